@@ -1,0 +1,176 @@
+"""The strategy actor: hosts strategy plug-ins and turns their decisions into intents.
+
+Plug-ins (``strategies/``) see only a ``StrategyContext`` (actors/ports.py): the
+bars and ticks they subscribed to, their fills and positions, their working
+orders. The host owns that bookkeeping so a plug-in stays a few lines of
+trading logic, and so every plug-in sees the same, consistent state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import ROUND_DOWN, Decimal
+
+from actors.actor import Actor
+from actors.messages import (
+    Bar,
+    Fill,
+    Instrument,
+    OrderCanceled,
+    OrderExpired,
+    OrderIntent,
+    OrderRejected,
+    OrderTicket,
+    OrderType,
+    PositionChanged,
+    Side,
+    Signal,
+    SubmitOrder,
+    TradeTick,
+)
+from actors.ports import Decisions, StrategyPlugin
+
+__all__ = ["StrategyHost", "UnknownInstrumentError"]
+
+_ZERO = Decimal(0)
+
+
+class UnknownInstrumentError(KeyError):
+    def __str__(self) -> str:
+        return f"no instrument for symbol {self.args[0]!r}: add it under [instruments]"
+
+
+class _Context:
+    """One plug-in's view of the world (implements ``actors.ports.StrategyContext``)."""
+
+    __slots__ = ("_host", "strategy")
+
+    def __init__(self, host: StrategyHost, strategy: str) -> None:
+        self._host = host
+        self.strategy = strategy
+
+    def now(self) -> int:
+        return self._host.clock.now()
+
+    def instrument(self, symbol: str) -> Instrument:
+        try:
+            return self._host.instruments[symbol]
+        except KeyError:
+            raise UnknownInstrumentError(symbol) from None
+
+    def position(self, symbol: str) -> Decimal:
+        return self._host.positions.get(symbol, _ZERO)
+
+    def working(self, symbol: str) -> Decimal:
+        return self._host.working.get((self.strategy, symbol), _ZERO)
+
+    def market(self, symbol: str, side: Side, quantity: Decimal, tag: str = "") -> OrderIntent:
+        lot = self.instrument(symbol).lot_size
+        ticket = OrderTicket(
+            symbol=symbol,
+            side=side,
+            quantity=quantity.quantize(lot, rounding=ROUND_DOWN),
+            order_type=OrderType.MARKET,
+        )
+        return OrderIntent(ts=self.now(), strategy=self.strategy, ticket=ticket, tag=tag)
+
+    def quantity_for_notional(self, symbol: str, notional: Decimal, price: float) -> Decimal:
+        lot = self.instrument(symbol).lot_size
+        return (notional / Decimal(repr(price))).quantize(lot, rounding=ROUND_DOWN)
+
+    def signal(self, symbol: str, name: str, value: float) -> None:
+        now = self._host.clock.now()
+        self._host.publish(
+            Signal(ts=now, strategy=self.strategy, symbol=symbol, name=name, value=value)
+        )
+
+
+class StrategyHost(Actor):
+    name = "strategy"
+
+    def __init__(
+        self, plugins: Sequence[StrategyPlugin], instruments: Mapping[str, Instrument]
+    ) -> None:
+        super().__init__()
+        self.plugins = list(plugins)
+        self.instruments = dict(instruments)
+        self.positions: dict[str, Decimal] = {}
+        self.working: dict[tuple[str, str], Decimal] = {}
+        self._orders: dict[str, tuple[str, str, Decimal]] = {}
+        self._contexts = {plugin.name: _Context(self, plugin.name) for plugin in self.plugins}
+        self._bar_routes: dict[tuple[str, str], list[tuple[StrategyPlugin, _Context]]] = {}
+        self._tick_routes: dict[str, list[tuple[StrategyPlugin, _Context]]] = {}
+        self._symbol_routes: dict[str, list[tuple[StrategyPlugin, _Context]]] = {}
+        for plugin in self.plugins:
+            entry = (plugin, self._contexts[plugin.name])
+            for symbol in plugin.symbols:
+                self._bar_routes.setdefault((symbol, plugin.interval), []).append(entry)
+                self._symbol_routes.setdefault(symbol, []).append(entry)
+                if plugin.wants_ticks:
+                    self._tick_routes.setdefault(symbol, []).append(entry)
+
+    def _decide(self, decisions: Decisions) -> None:
+        if decisions:
+            publish = self.publish
+            for intent in decisions:
+                publish(intent)
+
+    def on_bar(self, bar: Bar) -> None:
+        entries = self._bar_routes.get((bar.symbol, bar.interval))
+        if entries is not None:
+            for plugin, ctx in entries:
+                decisions = plugin.on_bar(bar, ctx)
+                if decisions:
+                    self._decide(decisions)
+
+    def on_trade_tick(self, tick: TradeTick) -> None:
+        for plugin, ctx in self._tick_routes.get(tick.symbol, ()):
+            self._decide(plugin.on_trade_tick(tick, ctx))
+
+    def on_position_changed(self, position: PositionChanged) -> None:
+        self.positions[position.symbol] = position.quantity
+        for plugin, ctx in self._symbol_routes.get(position.symbol, ()):
+            self._decide(plugin.on_position(position, ctx))
+
+    def on_submit_order(self, submit: SubmitOrder) -> None:
+        ticket = submit.ticket
+        signed = ticket.quantity if ticket.side is Side.BUY else -ticket.quantity
+        self._orders[submit.client_order_id] = (submit.strategy, ticket.symbol, signed)
+        self._add_working(submit.strategy, ticket.symbol, signed)
+
+    def on_fill(self, fill: Fill) -> None:
+        order = self._orders.get(fill.client_order_id)
+        if order is not None:
+            strategy, symbol, remaining = order
+            filled = fill.quantity if fill.side is Side.BUY else -fill.quantity
+            if remaining - filled:
+                self._orders[fill.client_order_id] = (strategy, symbol, remaining - filled)
+            else:
+                del self._orders[fill.client_order_id]
+            self._add_working(strategy, symbol, -filled)
+        for plugin, ctx in self._symbol_routes.get(fill.symbol, ()):
+            if plugin.name == fill.strategy:
+                self._decide(plugin.on_fill(fill, ctx))
+
+    def _close(self, client_order_id: str) -> None:
+        order = self._orders.pop(client_order_id, None)
+        if order is not None:
+            strategy, symbol, remaining = order
+            self._add_working(strategy, symbol, -remaining)
+
+    def on_order_canceled(self, event: OrderCanceled) -> None:
+        self._close(event.client_order_id)
+
+    def on_order_rejected(self, event: OrderRejected) -> None:
+        self._close(event.client_order_id)
+
+    def on_order_expired(self, event: OrderExpired) -> None:
+        self._close(event.client_order_id)
+
+    def _add_working(self, strategy: str, symbol: str, delta: Decimal) -> None:
+        key = (strategy, symbol)
+        total = self.working.get(key, _ZERO) + delta
+        if total:
+            self.working[key] = total
+        else:
+            self.working.pop(key, None)

@@ -1,0 +1,84 @@
+"""SMA crossover, long only: buy when the fast average crosses above the slow one,
+sell everything when it crosses back below.
+
+The order size is a fixed quantity or a fixed quote notional (converted at the
+deciding bar's close and floored to the lot). A cross is acted on only when it
+changes what we hold: a cross up while already long, or with a buy still
+working, sends nothing.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import msgspec
+
+from actors.messages import Bar, Side
+from actors.ports import Decisions, StrategyContext
+from strategies.base import Strategy
+from strategies.indicators import SimpleMovingAverage
+
+__all__ = ["SmaCross", "SmaCrossParams"]
+
+_ZERO = Decimal(0)
+
+
+class SmaCrossParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    fast: int = 10
+    slow: int = 30
+    quantity: Decimal | None = None
+    notional: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        if self.fast < 1:
+            raise ValueError(f"fast must be at least 1, got {self.fast}")
+        if self.slow <= self.fast:
+            raise ValueError(f"slow ({self.slow}) must be greater than fast ({self.fast})")
+        if (self.quantity is None) == (self.notional is None):
+            raise ValueError("give exactly one of quantity or notional")
+        size = self.quantity if self.quantity is not None else self.notional
+        if size is not None and size <= 0:
+            raise ValueError(f"order size must be positive, got {size}")
+
+
+class SmaCross(Strategy):
+    kind = "sma_cross"
+    Params = SmaCrossParams
+
+    def setup(self) -> None:
+        params: SmaCrossParams = self.params
+        self._fast: dict[str, SimpleMovingAverage] = {}
+        self._slow: dict[str, SimpleMovingAverage] = {}
+        self._above: dict[str, bool | None] = {}
+        for symbol in self.symbols:
+            self._fast[symbol] = SimpleMovingAverage(params.fast)
+            self._slow[symbol] = SimpleMovingAverage(params.slow)
+            self._above[symbol] = None
+
+    def on_bar(self, bar: Bar, ctx: StrategyContext) -> Decisions:
+        symbol = bar.symbol
+        fast = self._fast[symbol].update(bar.close)
+        slow = self._slow[symbol].update(bar.close)
+        if slow is None or fast is None:
+            return None
+        above = fast > slow
+        was_above = self._above[symbol]
+        self._above[symbol] = above
+        if was_above is None or above == was_above:
+            return None
+        ctx.signal(symbol, "cross_up" if above else "cross_down", fast - slow)
+        held = ctx.position(symbol) + ctx.working(symbol)
+        if above and held <= _ZERO:
+            quantity = self._size(symbol, bar.close, ctx)
+            if quantity > _ZERO:
+                return (ctx.market(symbol, Side.BUY, quantity, tag="cross_up"),)
+        elif not above and held > _ZERO:
+            return (ctx.market(symbol, Side.SELL, held, tag="cross_down"),)
+        return None
+
+    def _size(self, symbol: str, price: float, ctx: StrategyContext) -> Decimal:
+        params: SmaCrossParams = self.params
+        if params.quantity is not None:
+            return params.quantity
+        assert params.notional is not None
+        return ctx.quantity_for_notional(symbol, params.notional, price)
