@@ -29,7 +29,8 @@ class Doubler(Actor):
     def on_bar(self, bar: Bar) -> None:
         if bar.close == 13:
             raise RuntimeError("unlucky bar")
-        self.publish(Signal(ts=bar.ts, strategy="d", symbol=bar.symbol, name="x2", value=2 * bar.close))
+        doubled = 2 * bar.close
+        self.publish(Signal(ts=bar.ts, strategy="d", symbol=bar.symbol, name="x2", value=doubled))
 
     def on_restart(self, error: BaseException) -> None:
         self.restarted.append(str(error))

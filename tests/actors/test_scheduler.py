@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import pytest
+
 from actors.bus import Bus, DuplicateActorError
 from actors.clock import SimClock
 from actors.health import ActorState, RestartPolicy
-from actors.messages import EndOfData, Halt, Message, Signal, TimerFired, TradingHalted
+from actors.messages import Bar, EndOfData, Halt, Message, Signal, TimerFired, TradingHalted
 from actors.scheduler import DeterministicScheduler
 from tests.actors.conftest import MINUTE, Doubler, Echo, make_bar
 
-import pytest
 
-
-def _run(bars: list, policy: RestartPolicy | None = None) -> tuple[DeterministicScheduler, list[Message]]:
+def _run(
+    bars: list[Bar], policy: RestartPolicy | None = None
+) -> tuple[DeterministicScheduler, list[Message]]:
     bus = Bus([Doubler(), Echo()])
     seen: list[Message] = []
     for message_type in (Signal, Halt, TimerFired, TradingHalted, EndOfData):
@@ -38,8 +40,8 @@ def test_timers_fire_in_simulated_time_between_source_messages() -> None:
     # time starts at the first bar's close (1m); the 5m timer fires at 6m and 11m
     assert echo.timers == [6 * MINUTE, 11 * MINUTE]
     timer_positions = [i for i, m in enumerate(seen) if isinstance(m, TimerFired)]
-    signal_ts_before_first_timer = [m.ts for m in seen[: timer_positions[0]] if isinstance(m, Signal)]
-    assert max(signal_ts_before_first_timer) <= 6 * MINUTE
+    before_first_timer = [m.ts for m in seen[: timer_positions[0]] if isinstance(m, Signal)]
+    assert max(before_first_timer) <= 6 * MINUTE
 
 
 def test_an_actor_that_raises_is_restarted_and_shows_so_in_health() -> None:
