@@ -8,6 +8,7 @@ trading logic, and so every plug-in sees the same, consistent state.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping, Sequence
 from decimal import ROUND_DOWN, Decimal
 
@@ -23,6 +24,7 @@ from actors.messages import (
     OrderTicket,
     OrderType,
     PositionChanged,
+    RiskRejected,
     Side,
     Signal,
     SubmitOrder,
@@ -97,6 +99,7 @@ class StrategyHost(Actor):
         self.positions: dict[str, Decimal] = {}
         self.working: dict[tuple[str, str], Decimal] = {}
         self._orders: dict[str, tuple[str, str, Decimal]] = {}
+        self._in_flight: dict[tuple[str, str], deque[Decimal]] = {}
         self._contexts = {plugin.name: _Context(self, plugin.name) for plugin in self.plugins}
         self._bar_routes: dict[tuple[str, str], list[tuple[StrategyPlugin, _Context]]] = {}
         self._tick_routes: dict[str, list[tuple[StrategyPlugin, _Context]]] = {}
@@ -110,10 +113,16 @@ class StrategyHost(Actor):
                     self._tick_routes.setdefault(symbol, []).append(entry)
 
     def _decide(self, decisions: Decisions) -> None:
+        """Publish intents and count them as working at once, so a decision taken
+        before risk and the order manager have answered still sees them."""
         if decisions:
-            publish = self.publish
             for intent in decisions:
-                publish(intent)
+                ticket = intent.ticket
+                signed = ticket.quantity if ticket.side is Side.BUY else -ticket.quantity
+                key = (intent.strategy, ticket.symbol)
+                self._in_flight.setdefault(key, deque()).append(signed)
+                self._add_working(intent.strategy, ticket.symbol, signed)
+                self.publish(intent)
 
     def on_bar(self, bar: Bar) -> None:
         entries = self._bar_routes.get((bar.symbol, bar.interval))
@@ -136,7 +145,22 @@ class StrategyHost(Actor):
         ticket = submit.ticket
         signed = ticket.quantity if ticket.side is Side.BUY else -ticket.quantity
         self._orders[submit.client_order_id] = (submit.strategy, ticket.symbol, signed)
-        self._add_working(submit.strategy, ticket.symbol, signed)
+        if not self._take_in_flight(submit.strategy, ticket.symbol, signed):
+            self._add_working(submit.strategy, ticket.symbol, signed)  # not one of ours
+
+    def on_risk_rejected(self, rejected: RiskRejected) -> None:
+        ticket = rejected.intent.ticket
+        signed = ticket.quantity if ticket.side is Side.BUY else -ticket.quantity
+        if self._take_in_flight(rejected.intent.strategy, ticket.symbol, signed):
+            self._add_working(rejected.intent.strategy, ticket.symbol, -signed)
+
+    def _take_in_flight(self, strategy: str, symbol: str, signed: Decimal) -> bool:
+        """Match a submission or rejection with the oldest intent we sent for it."""
+        pending = self._in_flight.get((strategy, symbol))
+        if pending and pending[0] == signed:
+            pending.popleft()
+            return True
+        return False
 
     def on_fill(self, fill: Fill) -> None:
         order = self._orders.get(fill.client_order_id)

@@ -67,13 +67,16 @@ class SmaCross(Strategy):
         if was_above is None or above == was_above:
             return None
         ctx.signal(symbol, "cross_up" if above else "cross_down", fast - slow)
-        held = ctx.position(symbol) + ctx.working(symbol)
-        if above and held <= _ZERO:
+        position = ctx.position(symbol)
+        working = ctx.working(symbol)
+        if above and position + working <= _ZERO:
             quantity = self._size(symbol, bar.close, ctx)
             if quantity > _ZERO:
                 return (ctx.market(symbol, Side.BUY, quantity, tag="cross_up"),)
-        elif not above and held > _ZERO:
-            return (ctx.market(symbol, Side.SELL, held, tag="cross_down"),)
+        elif not above:
+            sellable = position + min(working, _ZERO)  # what we hold, less sells working
+            if sellable > _ZERO:
+                return (ctx.market(symbol, Side.SELL, sellable, tag="cross_down"),)
         return None
 
     def _size(self, symbol: str, price: float, ctx: StrategyContext) -> Decimal:

@@ -1,0 +1,143 @@
+"""SMA crossover: decisions at crosses only, long only, sized by quantity or notional."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+import strategies
+from actors.clock import SimClock
+from actors.messages import (
+    Fill,
+    Instrument,
+    Message,
+    OrderIntent,
+    PositionChanged,
+    RiskRejected,
+    Side,
+    Signal,
+    SubmitOrder,
+)
+from actors.strategy import StrategyHost
+from strategies.indicators import SimpleMovingAverage
+from tests.actors.conftest import make_bar
+
+BTC = Instrument(
+    ts=0, symbol="BTCUSDT", venue="backtest", base="BTC", quote="USDT",
+    tick_size=Decimal("0.01"), lot_size=Decimal("0.00001"),
+)  # fmt: skip
+
+
+def _host(**params: object) -> tuple[StrategyHost, list[Message]]:
+    plugin = strategies.create("sma_cross", params, ["BTCUSDT"], "1m")
+    host = StrategyHost([plugin], {"BTCUSDT": BTC})
+    out: list[Message] = []
+    host.attach(out.append, SimClock(start_ns=0))
+    return host, out
+
+
+def _intents(out: list[Message]) -> list[OrderIntent]:
+    return [m for m in out if isinstance(m, OrderIntent)]
+
+
+def test_buys_on_a_cross_up_and_sells_everything_on_the_cross_down() -> None:
+    host, out = _host(fast=2, slow=3, quantity="0.5")
+    for i, close in enumerate([10, 10, 10, 9, 12]):  # fast crosses above slow on the 12
+        host.on_bar(make_bar(i, float(close)))
+    (buy,) = _intents(out)
+    assert buy.ticket.side is Side.BUY and buy.ticket.quantity == Decimal("0.5")
+    assert buy.ts == host.clock.now() and buy.strategy == "sma_cross"
+    host.on_submit_order(
+        SubmitOrder(ts=1, client_order_id="c1", strategy=buy.strategy, ticket=buy.ticket)
+    )
+    host.on_fill(
+        Fill(ts=1, client_order_id="c1", venue_order_id="v1", trade_id="t1", strategy="sma_cross",
+             symbol="BTCUSDT", side=Side.BUY, price=Decimal(12), quantity=Decimal("0.5"),
+             cumulative_quantity=Decimal("0.5"), fee=Decimal(0), fee_asset="USDT")
+    )  # fmt: skip
+    assert host.working == {}
+    host.on_position_changed(
+        PositionChanged(ts=1, symbol="BTCUSDT", quantity=Decimal("0.5"),
+                        average_price=Decimal(12), realized_pnl=Decimal(0))
+    )  # fmt: skip
+    for i, close in enumerate([13, 5], start=5):
+        host.on_bar(make_bar(i, float(close)))
+    sell = _intents(out)[-1]
+    assert sell.ticket.side is Side.SELL and sell.ticket.quantity == Decimal("0.5")
+    assert [s.name for s in out if isinstance(s, Signal)] == ["cross_up", "cross_down"]
+
+
+def test_no_second_buy_while_the_first_is_still_working() -> None:
+    host, out = _host(fast=2, slow=3, quantity="1")
+    for i, close in enumerate([10, 10, 10, 9, 12, 5, 5, 20]):
+        host.on_bar(make_bar(i, float(close)))
+    assert len(_intents(out)) == 1  # in flight, not filled: nothing to sell, no second buy
+    (buy,) = _intents(out)
+    host.on_submit_order(
+        SubmitOrder(ts=1, client_order_id="c1", strategy=buy.strategy, ticket=buy.ticket)
+    )
+    assert host.working == {("sma_cross", "BTCUSDT"): Decimal(1)}
+    for i, close in enumerate([5, 5, 30], start=8):
+        host.on_bar(make_bar(i, float(close)))
+    assert len(_intents(out)) == 1  # submitted, not filled: still working
+
+
+def test_a_rejected_intent_stops_counting_as_working() -> None:
+    host, out = _host(fast=2, slow=3, quantity="1")
+    for i, close in enumerate([10, 10, 10, 9, 12]):
+        host.on_bar(make_bar(i, float(close)))
+    (buy,) = _intents(out)
+    host.on_risk_rejected(RiskRejected(ts=1, intent=buy, reason="max_order_notional"))
+    assert host.working == {}
+    for i, close in enumerate([5, 5, 30], start=5):
+        host.on_bar(make_bar(i, float(close)))
+    assert len(_intents(out)) == 2
+
+
+def test_notional_sizing_floors_to_the_lot() -> None:
+    host, out = _host(fast=2, slow=3, notional="1000")
+    for i, close in enumerate([10, 10, 10, 9, 30000]):
+        host.on_bar(make_bar(i, float(close)))
+    (buy,) = _intents(out)
+    assert buy.ticket.quantity == Decimal("0.03333")
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"fast": 30, "slow": 10, "quantity": "1"}, "slow (10) must be greater than fast (30)"),
+        ({"fast": "ten", "quantity": "1"}, "Expected `int`, got `str` - at `$.fast`"),
+        ({"fast": 5}, "give exactly one of quantity or notional"),
+        ({"quantity": "1", "speed": 3}, "unknown field `speed`"),
+        ({"quantity": "-1"}, "order size must be positive"),
+    ],
+)
+def test_bad_parameters_are_refused_naming_the_parameter(params: dict, message: str) -> None:
+    with pytest.raises(strategies.StrategyParameterError, match="sma_cross") as error:
+        strategies.create("sma_cross", params, ["BTCUSDT"], "1m")
+    assert message in str(error.value)
+
+
+def test_parameters_given_as_cli_strings_are_converted() -> None:
+    plugin = strategies.create(
+        "sma_cross", {"fast": "5", "slow": "20", "quantity": "0.1"}, [], "1m"
+    )
+    assert (plugin.params.fast, plugin.params.slow) == (5, 20)
+
+
+def test_an_unknown_strategy_names_the_available_ones() -> None:
+    with pytest.raises(strategies.UnknownStrategyError, match="available: sma_cross"):
+        strategies.create("mean_revert", {}, ["BTCUSDT"], "1m")
+
+
+def test_sma_matches_a_direct_mean_over_many_updates() -> None:
+    sma = SimpleMovingAverage(7)
+    values = [40000 + ((i * 7919) % 1000) / 7 for i in range(100_000)]
+    for i, x in enumerate(values):
+        got = sma.update(x)
+        if i >= 6:
+            expected = sum(values[i - 6 : i + 1]) / 7
+            assert got == pytest.approx(expected, rel=1e-12)
+        else:
+            assert got is None
