@@ -29,6 +29,7 @@ import msgspec
 
 __all__ = [
     "ALL_MESSAGES",
+    "Alert",
     "Bar",
     "BarGap",
     "BarUpdate",

@@ -1,0 +1,421 @@
+"""The order manager: owns every order's state machine and its client order id.
+
+Approved ``OrderRequest``s become ``SubmitOrder``s under a deterministic client
+order id; the venue's ``ExecutionReport``s then drive each order along the
+legal edges of ``TRANSITIONS`` and come out as ``OrderAccepted`` / ``Fill`` /
+``OrderCanceled`` / ``OrderRejected`` / ``OrderExpired``. Anything a report
+asks for that is not a legal edge (a fill after a cancel, a second fill with
+the same trade id, more filled than ordered) is refused and logged, and the
+order keeps its state: the venue is the one to reconcile with, never a guess.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Final, NamedTuple
+
+import structlog
+
+from actors.actor import Actor
+from actors.messages import (
+    Alert,
+    Cancel,
+    CancelAll,
+    CancelOrder,
+    ExecutionReport,
+    Fill,
+    OrderAccepted,
+    OrderCanceled,
+    OrderExpired,
+    OrderRejected,
+    OrderRequest,
+    OrderStatus,
+    OrderTicket,
+    SubmitOrder,
+)
+
+__all__ = [
+    "TERMINAL_STATUSES",
+    "TRANSITIONS",
+    "Order",
+    "OrderManager",
+    "Transition",
+    "client_order_id",
+]
+
+log = structlog.get_logger(__name__)
+
+_S = OrderStatus
+
+# Every legal edge of an order's life. Fills reach the filling states only from an
+# accepted order (a fill on a SUBMITTED order first records the implied acceptance).
+# PENDING_CANCEL -> PENDING_CANCEL is a partial fill that raced the cancel; a full
+# fill that raced it ends in FILLED. PARTIALLY_FILLED -> PARTIALLY_FILLED is the next
+# partial fill. A venue can still reject an order we asked to cancel before it
+# acknowledged it, hence PENDING_CANCEL -> REJECTED.
+TRANSITIONS: Final[Mapping[OrderStatus, frozenset[OrderStatus]]] = MappingProxyType(
+    {
+        _S.NEW: frozenset({_S.SUBMITTED}),
+        _S.SUBMITTED: frozenset(
+            {_S.ACCEPTED, _S.PENDING_CANCEL, _S.CANCELED, _S.REJECTED, _S.EXPIRED}
+        ),
+        _S.ACCEPTED: frozenset(
+            {_S.PARTIALLY_FILLED, _S.FILLED, _S.PENDING_CANCEL, _S.CANCELED, _S.EXPIRED}
+        ),
+        _S.PARTIALLY_FILLED: frozenset(
+            {_S.PARTIALLY_FILLED, _S.FILLED, _S.PENDING_CANCEL, _S.CANCELED, _S.EXPIRED}
+        ),
+        _S.PENDING_CANCEL: frozenset(
+            {_S.PENDING_CANCEL, _S.FILLED, _S.CANCELED, _S.REJECTED, _S.EXPIRED}
+        ),
+        _S.FILLED: frozenset(),
+        _S.CANCELED: frozenset(),
+        _S.REJECTED: frozenset(),
+        _S.EXPIRED: frozenset(),
+    }
+)
+
+TERMINAL_STATUSES: Final[frozenset[OrderStatus]] = frozenset(
+    status for status, targets in TRANSITIONS.items() if not targets
+)
+
+# Binance spot newClientOrderId: up to 36 characters of ^[\.A-Z\:/a-z0-9_\-]{1,36}$
+# (https://developers.binance.com/docs/binance-spot-api-docs/rest-api/trading-endpoints).
+# "." is kept out of the fields so it can separate them unambiguously.
+_SEPARATOR: Final = "."
+_FIELD_DISALLOWED: Final = re.compile(r"[^A-Z:/a-z0-9_\-]")
+_DIGITS36: Final = "0123456789abcdefghijklmnopqrstuvwxyz"
+_HASH_LENGTH: Final = 13  # a 64-bit digest in base 36
+
+
+def _base36(value: int) -> str:
+    digits = []
+    while True:
+        value, digit = divmod(value, 36)
+        digits.append(_DIGITS36[digit])
+        if value == 0:
+            return "".join(reversed(digits))
+
+
+def client_order_id(
+    strategy: str, symbol: str, decision_ts: int, counter: int, max_length: int = 36
+) -> str:
+    """The client order id of the ``counter``-th order a strategy decided at ``decision_ts``.
+
+    Readable when it can be (``sma_cross.BTCUSDT.<ts base36>.<counter base36>``), so an
+    operator recognises it on the venue's web page. When a name holds characters the
+    venue refuses, or the id would be too long, the readable form is cut and a 64-bit
+    hash of the full key is appended: the id stays within the venue's alphabet and
+    length and distinct inputs still get distinct ids (collisions need ~2^32 orders).
+    The same inputs always give the same id, so a retry reuses it.
+    """
+    if decision_ts < 0 or counter < 0:
+        raise ValueError(f"decision_ts and counter must be >= 0, got {decision_ts}, {counter}")
+    if max_length <= _HASH_LENGTH:
+        raise ValueError(f"max_length must exceed {_HASH_LENGTH}, got {max_length}")
+    clean_strategy = _FIELD_DISALLOWED.sub("_", strategy)
+    clean_symbol = _FIELD_DISALLOWED.sub("_", symbol)
+    readable = _SEPARATOR.join(
+        (clean_strategy, clean_symbol, _base36(decision_ts), _base36(counter))
+    )
+    faithful = clean_strategy == strategy and clean_symbol == symbol
+    if faithful and len(readable) <= max_length:
+        return readable
+    key = repr((strategy, symbol, decision_ts, counter)).encode()
+    digest = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big")
+    suffix = _base36(digest).rjust(_HASH_LENGTH, "0")
+    return readable[: max_length - _HASH_LENGTH - 1] + _SEPARATOR + suffix
+
+
+class Transition(NamedTuple):
+    """One step of an order's timeline, as the UI shows it."""
+
+    ts: int
+    previous: OrderStatus
+    status: OrderStatus
+
+
+@dataclass(slots=True)
+class Order:
+    """The order manager's record of one order. Read it; only the order manager writes."""
+
+    client_order_id: str
+    strategy: str
+    ticket: OrderTicket
+    created_ts: int
+    status: OrderStatus = OrderStatus.NEW
+    venue_order_id: str = ""
+    accepted: bool = False
+    filled_quantity: Decimal = Decimal(0)
+    filled_notional: Decimal = Decimal(0)
+    fees: Decimal = Decimal(0)
+    history: list[Transition] = field(default_factory=list)
+    trade_ids: set[str] = field(default_factory=set)
+
+    @property
+    def symbol(self) -> str:
+        return self.ticket.symbol
+
+    @property
+    def quantity(self) -> Decimal:
+        return self.ticket.quantity
+
+    @property
+    def average_fill_price(self) -> Decimal | None:
+        """Computed on read from the exact filled notional, so it never drifts by rounding."""
+        if not self.filled_quantity:
+            return None
+        return self.filled_notional / self.filled_quantity
+
+    @property
+    def is_open(self) -> bool:
+        return self.status not in TERMINAL_STATUSES
+
+
+class OrderManager(Actor):
+    """Turns approved requests into venue orders and venue reports into order events."""
+
+    name = "order_manager"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._orders: dict[str, Order] = {}
+        self._counter = 0
+
+    @property
+    def orders(self) -> Mapping[str, Order]:
+        """Every order of the session by client order id, in creation order."""
+        return MappingProxyType(self._orders)
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        """Orders not yet in a terminal state, in creation order; of ``symbol`` if given."""
+        return [
+            order
+            for order in self._orders.values()
+            if order.is_open and (symbol is None or order.symbol == symbol)
+        ]
+
+    # --- requests and commands ------------------------------------------------------
+
+    def on_order_request(self, msg: OrderRequest) -> None:
+        intent = msg.intent
+        self._counter += 1
+        client_id = client_order_id(intent.strategy, intent.ticket.symbol, intent.ts, self._counter)
+        now = self.clock.now()
+        order = Order(
+            client_order_id=client_id,
+            strategy=intent.strategy,
+            ticket=intent.ticket,
+            created_ts=now,
+        )
+        self._orders[client_id] = order
+        self.publish(
+            SubmitOrder(
+                ts=now, client_order_id=client_id, strategy=order.strategy, ticket=order.ticket
+            )
+        )
+        self._transition(order, OrderStatus.SUBMITTED, now)
+
+    def on_cancel(self, msg: Cancel) -> None:
+        order = self._orders.get(msg.client_order_id)
+        if order is None or not order.is_open:
+            state = "unknown" if order is None else order.status.value
+            self._alert("warning", f"cancel {msg.client_order_id}: order is {state}, nothing sent")
+            return
+        self._request_cancel(order)
+
+    def on_cancel_all(self, msg: CancelAll) -> None:
+        for order in self.open_orders(msg.symbol or None):
+            self._request_cancel(order)
+
+    def _request_cancel(self, order: Order) -> None:
+        """Ask the venue to cancel. An order already PENDING_CANCEL gets the request again
+        (a retry under the same client id, harmless at the venue) without a new transition."""
+        now = self.clock.now()
+        if order.status is not OrderStatus.PENDING_CANCEL:
+            self._transition(order, OrderStatus.PENDING_CANCEL, now)
+        self.publish(
+            CancelOrder(ts=now, client_order_id=order.client_order_id, symbol=order.symbol)
+        )
+
+    # --- venue reports --------------------------------------------------------------
+
+    def on_execution_report(self, msg: ExecutionReport) -> None:
+        order = self._orders.get(msg.client_order_id)
+        if order is None:
+            log.warning(
+                "unknown_order_report",
+                client_order_id=msg.client_order_id,
+                venue=msg.venue,
+                status=msg.status.value,
+            )
+            self._alert(
+                "warning",
+                f"{msg.venue} report {msg.status.value} for unknown {msg.client_order_id}",
+            )
+            return
+        if msg.last_quantity > 0:
+            self._apply_trade(order, msg)
+        status = msg.status
+        if status is OrderStatus.ACCEPTED:
+            self._apply_acceptance(order, msg)
+        elif status is OrderStatus.CANCELED:
+            if self._transition(order, status, msg.ts):
+                self.publish(
+                    OrderCanceled(
+                        ts=msg.ts,
+                        client_order_id=order.client_order_id,
+                        symbol=order.symbol,
+                        reason=msg.reason,
+                    )
+                )
+        elif status is OrderStatus.REJECTED:
+            if self._transition(order, status, msg.ts):
+                self.publish(
+                    OrderRejected(
+                        ts=msg.ts,
+                        client_order_id=order.client_order_id,
+                        symbol=order.symbol,
+                        reason=msg.reason,
+                    )
+                )
+        elif status is OrderStatus.EXPIRED:
+            if self._transition(order, status, msg.ts):
+                self.publish(
+                    OrderExpired(
+                        ts=msg.ts, client_order_id=order.client_order_id, symbol=order.symbol
+                    )
+                )
+        elif status in (OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED):
+            if msg.last_quantity <= 0:
+                # The filling states follow from counted trades only, never from a bare status.
+                log.warning(
+                    "fill_report_without_trade",
+                    client_order_id=order.client_order_id,
+                    status=status.value,
+                    last_quantity=str(msg.last_quantity),
+                )
+        else:
+            self._transition(order, status, msg.ts)
+
+    def _apply_acceptance(self, order: Order, msg: ExecutionReport) -> None:
+        """A SUBMITTED order moves to ACCEPTED. An order we already asked to cancel stays
+        PENDING_CANCEL, but its first acknowledgement (the ack raced our cancel) is still
+        recorded and announced."""
+        ack_raced_cancel = order.status is OrderStatus.PENDING_CANCEL and not order.accepted
+        if ack_raced_cancel or self._transition(order, OrderStatus.ACCEPTED, msg.ts):
+            self._acknowledge(order, msg)
+
+    def _acknowledge(self, order: Order, msg: ExecutionReport) -> None:
+        order.accepted = True
+        order.venue_order_id = msg.venue_order_id
+        self.publish(
+            OrderAccepted(
+                ts=msg.ts,
+                client_order_id=order.client_order_id,
+                venue_order_id=msg.venue_order_id,
+                symbol=order.symbol,
+            )
+        )
+
+    def _apply_trade(self, order: Order, msg: ExecutionReport) -> None:
+        """Count one trade exactly once, or refuse it and leave the order as it was."""
+        if not msg.trade_id:
+            # Without a trade id a re-delivered report cannot be told from a new trade.
+            self._refuse_trade(order, msg, "fill_without_trade_id")
+            return
+        if msg.trade_id in order.trade_ids:
+            log.info(
+                "duplicate_trade_ignored",
+                client_order_id=order.client_order_id,
+                trade_id=msg.trade_id,
+            )
+            return
+        filled = order.filled_quantity + msg.last_quantity
+        if filled > order.quantity:
+            self._refuse_trade(order, msg, "overfill_refused")
+            return
+        if filled == order.quantity:
+            target = OrderStatus.FILLED
+        elif order.status is OrderStatus.PENDING_CANCEL:
+            target = OrderStatus.PENDING_CANCEL
+        else:
+            target = OrderStatus.PARTIALLY_FILLED
+        if order.status in TERMINAL_STATUSES:
+            self._log_illegal(order, target)
+            return
+        if not order.accepted:
+            # Venue FULL responses carry the fills without a separate ack: the fill implies it.
+            self._apply_acceptance(order, msg)
+        if not self._transition(order, target, msg.ts):
+            return
+        if msg.cumulative_quantity and msg.cumulative_quantity != filled:
+            log.warning(
+                "cumulative_quantity_mismatch",
+                client_order_id=order.client_order_id,
+                ours=str(filled),
+                venue=str(msg.cumulative_quantity),
+            )
+        order.trade_ids.add(msg.trade_id)
+        order.filled_quantity = filled
+        order.filled_notional += msg.last_quantity * msg.last_price
+        order.fees += msg.fee
+        self.publish(
+            Fill(
+                ts=msg.ts,
+                client_order_id=order.client_order_id,
+                venue_order_id=msg.venue_order_id or order.venue_order_id,
+                trade_id=msg.trade_id,
+                strategy=order.strategy,
+                symbol=order.symbol,
+                side=order.ticket.side,
+                price=msg.last_price,
+                quantity=msg.last_quantity,
+                cumulative_quantity=filled,
+                fee=msg.fee,
+                fee_asset=msg.fee_asset,
+                liquidity=msg.liquidity,
+            )
+        )
+
+    def _refuse_trade(self, order: Order, msg: ExecutionReport, event: str) -> None:
+        log.error(
+            event,
+            client_order_id=order.client_order_id,
+            trade_id=msg.trade_id,
+            quantity=str(order.quantity),
+            filled=str(order.filled_quantity),
+            last_quantity=str(msg.last_quantity),
+        )
+        self._alert(
+            "error",
+            f"{event}: {order.client_order_id} trade {msg.trade_id or '?'} of {msg.last_quantity}"
+            f" (filled {order.filled_quantity} of {order.quantity})",
+        )
+
+    # --- the state machine ----------------------------------------------------------
+
+    def _transition(self, order: Order, target: OrderStatus, ts: int) -> bool:
+        """Move along a legal edge and record it; refuse and log anything else."""
+        previous = order.status
+        if target not in TRANSITIONS[previous]:
+            self._log_illegal(order, target)
+            return False
+        order.status = target
+        order.history.append(Transition(ts, previous, target))
+        return True
+
+    def _log_illegal(self, order: Order, target: OrderStatus) -> None:
+        log.warning(
+            "illegal_transition",
+            client_order_id=order.client_order_id,
+            **{"from": order.status.value, "to": target.value},
+        )
+
+    def _alert(self, level: str, text: str) -> None:
+        self.publish(Alert(ts=self.clock.now(), level=level, source=self.name, text=text))
