@@ -1,0 +1,504 @@
+"""The backtest exchange: the venue gateway of a backtest, filling orders on historical bars.
+
+It owns the simulated spot account (balances per asset, funds reserved by working
+orders) and the working orders, and answers the order manager the way a venue does: an
+ACCEPTED or REJECTED report at once, fills later as bars arrive, a VenueSnapshot on
+Reconcile. Prices, fill sizes and fees come from the shared fill model.
+
+No lookahead: an order is matched only against bars that start at or after its
+decision time (the SubmitOrder's ``ts``), and a market order's impact is measured
+against the volume of the last bar that had closed before the fill.
+
+Matching, per BarUpdate of a symbol with working orders (the feed sends an open-only
+update at a bar's start, then the closed bar):
+
+- An order's first eligible bar is its arrival. There, at the bar's open, a market order
+  fills whole as taker; a marketable limit (buy limit >= open) fills whole as taker at
+  the model's taker price, never worse than its limit; a post-only limit never takes.
+- At the close of each eligible bar, a limit the bar traded through (strictly) fills at
+  its limit, sharing ``participation_cap`` of the bar's volume with our other orders;
+  what does not fill keeps resting. Resting orders are makers; IOC and FOK orders never
+  rest, so their fills are takers. IOC expires what its first bar did not fill; FOK
+  fills whole on its first bar or expires.
+- A stop-limit triggers when its arrival open or a bar's range reaches the stop. Then it
+  is a limit: at once when triggered at the open; from the next bar on when triggered
+  inside a bar, because a bar does not say whether it traded at the limit before or
+  after it reached the stop.
+
+A feed that sends only closed updates gets the same result: the arrival step runs on
+the closed update, before the close step.
+
+Cancels of unknown or finished orders, and resubmissions of a known client order id,
+are answered with an ``Alert`` and change nothing: a REJECTED report would make the
+order manager mark an order the venue did fill (or did accept) as rejected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import ClassVar, Final
+
+from actors.actor import Actor
+from actors.messages import (
+    Alert,
+    Bar,
+    BarUpdate,
+    CancelOrder,
+    ExecutionReport,
+    Instrument,
+    Liquidity,
+    OrderStatus,
+    OrderStatusReport,
+    OrderTicket,
+    OrderType,
+    Reconcile,
+    Side,
+    SubmitOrder,
+    TimeInForce,
+    VenueSnapshot,
+)
+from venues.fill_model import (
+    FillModel,
+    FillModelConfig,
+    is_marketable,
+    is_stop_triggered,
+    traded_through,
+)
+
+__all__ = ["BacktestExchange"]
+
+_ZERO: Final = Decimal(0)
+
+
+def _decimal(value: float) -> Decimal:
+    """A bar's float as the decimal text it was parsed from (shortest repr), not the
+    binary expansion: 100.1 -> Decimal("100.1")."""
+    return Decimal(repr(value))
+
+
+@dataclass(slots=True)
+class _WorkingOrder:
+    """An accepted order, kept while it works. ``not_before`` is the first bar start that
+    may fill it; ``arrived`` says its arrival step has run; ``finished`` that it has left
+    the books (an order can finish while the bar that finished it is still being matched);
+    ``reserved`` is what it holds of ``reserved_asset`` so that no other order spends it."""
+
+    client_order_id: str
+    venue_order_id: str
+    ticket: OrderTicket
+    instrument: Instrument
+    not_before: int
+    triggered: bool
+    reserved_asset: str
+    reserved: Decimal
+    # Floats of the limit and stop, for the per-bar comparisons with float bar prices.
+    # Exact for prices on a tick grid: both sides are the nearest float to short decimals.
+    limit_float: float
+    stop_float: float
+    arrived: bool = False
+    finished: bool = False
+    filled: Decimal = _ZERO
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.ticket.quantity - self.filled
+
+    @property
+    def never_rests(self) -> bool:
+        return self.ticket.time_in_force is not TimeInForce.GTC
+
+
+class BacktestExchange(Actor):
+    """A spot venue on historical bars: no shorting, fees in the quote asset."""
+
+    name: ClassVar[str] = "exchange"
+
+    def __init__(
+        self,
+        *,
+        venue: str = "backtest",
+        instruments: Mapping[str, Instrument],
+        initial_balances: Mapping[str, Decimal],
+        fill_model: FillModelConfig | None = None,
+    ) -> None:
+        super().__init__()
+        for asset, amount in initial_balances.items():
+            if amount < 0:
+                raise ValueError(f"initial balance of {asset} is negative: {amount}")
+        self.venue = venue
+        self._instruments = dict(instruments)
+        self._balances: dict[str, Decimal] = {
+            asset: Decimal(str(amount)) for asset, amount in sorted(initial_balances.items())
+        }
+        self._model = FillModel(fill_model or FillModelConfig())
+        self._working: dict[str, _WorkingOrder] = {}
+        # Working orders per symbol, present only while non-empty: the hot path's test.
+        self._book: dict[str, dict[str, _WorkingOrder]] = {}
+        self._last_closed: dict[str, Bar] = {}
+        self._accepted_ids: set[str] = set()
+        self._order_count = 0
+        self._trade_ids: list[str] = []
+
+    # --- read API ---------------------------------------------------------------------
+
+    @property
+    def balances(self) -> dict[str, Decimal]:
+        """Total balance per asset (reserved funds included), sorted by asset."""
+        return dict(sorted(self._balances.items()))
+
+    @property
+    def working_orders(self) -> tuple[OrderStatusReport, ...]:
+        """Orders accepted and not finished, in submission order."""
+        now = self.clock.now()
+        return tuple(self._status_report(order, now) for order in self._working.values())
+
+    def available(self, asset: str) -> Decimal:
+        """Balance of ``asset`` not reserved by working orders."""
+        return self._available(asset, excluding=None)
+
+    # --- handlers ---------------------------------------------------------------------
+
+    def on_bar_update(self, msg: BarUpdate) -> None:
+        # The hot path: one membership test when nothing is working on this symbol.
+        bar = msg.bar
+        if bar.symbol in self._book:
+            self._match(bar, msg.closed)
+        if msg.closed:
+            self._last_closed[bar.symbol] = bar
+
+    def on_submit_order(self, msg: SubmitOrder) -> None:
+        if msg.client_order_id in self._accepted_ids:
+            self._alert(f"duplicate client order id {msg.client_order_id}: ignored")
+            return
+        ticket = msg.ticket
+        now = self.clock.now()
+        instrument = self._instruments.get(ticket.symbol)
+        if instrument is None:
+            self._reject(msg, now, f"unknown symbol {ticket.symbol}")
+            return
+        reason = self._ticket_error(ticket, instrument)
+        if reason:
+            self._reject(msg, now, reason)
+            return
+        reserved_asset, reserved = self._reservation(ticket, ticket.quantity, instrument)
+        available = self._available(reserved_asset, excluding=None)
+        if reserved > available:
+            self._reject(
+                msg, now, f"insufficient {reserved_asset}: need {reserved}, available {available}"
+            )
+            return
+        self._order_count += 1
+        order = _WorkingOrder(
+            client_order_id=msg.client_order_id,
+            venue_order_id=str(self._order_count),
+            ticket=ticket,
+            instrument=instrument,
+            not_before=msg.ts,
+            triggered=ticket.order_type is not OrderType.STOP_LIMIT,
+            reserved_asset=reserved_asset,
+            reserved=reserved,
+            limit_float=float(ticket.limit_price or 0),
+            stop_float=float(ticket.stop_price or 0),
+        )
+        self._accepted_ids.add(order.client_order_id)
+        self._working[order.client_order_id] = order
+        self._book.setdefault(ticket.symbol, {})[order.client_order_id] = order
+        self._report(order, now, OrderStatus.ACCEPTED)
+
+    def on_cancel_order(self, msg: CancelOrder) -> None:
+        order = self._working.get(msg.client_order_id)
+        if order is None or order.ticket.symbol != msg.symbol:
+            self._alert(f"cancel of unknown or finished order {msg.client_order_id}: ignored")
+            return
+        self._finish(order)
+        self._report(order, self.clock.now(), OrderStatus.CANCELED)
+
+    def on_reconcile(self, msg: Reconcile) -> None:
+        now = self.clock.now()
+        self.publish(
+            VenueSnapshot(
+                ts=now,
+                venue=self.venue,
+                balances=self.balances,
+                open_orders=self.working_orders,
+                trade_ids=tuple(self._trade_ids),
+            )
+        )
+
+    # --- validation and reservation ---------------------------------------------------
+
+    def _ticket_error(self, ticket: OrderTicket, instrument: Instrument) -> str:
+        """Why a venue would refuse ``ticket``, or "" if it would not."""
+        quantity = ticket.quantity
+        if quantity <= 0:
+            return f"quantity must be positive: {quantity}"
+        if quantity % instrument.lot_size:
+            return f"quantity {quantity} is not a multiple of the lot size {instrument.lot_size}"
+        if quantity < instrument.min_quantity:
+            return f"quantity {quantity} is below the minimum {instrument.min_quantity}"
+        if instrument.max_quantity and quantity > instrument.max_quantity:
+            return f"quantity {quantity} is above the maximum {instrument.max_quantity}"
+        last = self._last_closed.get(ticket.symbol)
+        last_close = _decimal(last.close) if last is not None else None
+        if ticket.order_type is OrderType.MARKET:
+            if ticket.post_only:
+                return "post-only applies to limit orders only"
+            if last_close is None:
+                return f"no market price for {ticket.symbol} yet"
+            reference = last_close
+        else:
+            error = self._price_error(ticket, instrument)
+            if error:
+                return error
+            assert ticket.limit_price is not None  # checked by _price_error
+            reference = ticket.limit_price
+            if (
+                ticket.post_only
+                and last_close is not None
+                and is_marketable(ticket.side, ticket.limit_price, last_close)
+            ):
+                return f"post-only limit {ticket.limit_price} would take liquidity"
+        notional = quantity * reference
+        if notional < instrument.min_notional:
+            return f"notional {notional} is below the minimum {instrument.min_notional}"
+        return ""
+
+    @staticmethod
+    def _price_error(ticket: OrderTicket, instrument: Instrument) -> str:
+        prices = {"limit": ticket.limit_price}
+        if ticket.order_type is OrderType.STOP_LIMIT:
+            if ticket.post_only:
+                return "post-only applies to limit orders only"
+            prices["stop"] = ticket.stop_price
+        for label, price in prices.items():
+            if price is None or price <= 0:
+                return f"{ticket.order_type} order needs a positive {label} price"
+            if price % instrument.tick_size:
+                return f"{label} price {price} is not on the tick {instrument.tick_size}"
+        return ""
+
+    def _reservation(
+        self, ticket: OrderTicket, quantity: Decimal, instrument: Instrument
+    ) -> tuple[str, Decimal]:
+        """What an order for ``quantity`` must hold: a sell its base quantity (spot: no
+        shorting); a buy its worst cost in quote, fee included. A limit buy never pays
+        more than its limit; a market buy is priced at the last close with the model's
+        costs at their maximum (a gap beyond that is caught when it fills)."""
+        if ticket.side is Side.SELL:
+            return instrument.base, quantity
+        if ticket.order_type is not OrderType.MARKET:
+            assert ticket.limit_price is not None  # validated at submit
+            price = ticket.limit_price
+        else:
+            last = self._last_closed[ticket.symbol]
+            price = self._model.worst_market_price(
+                Side.BUY,
+                _decimal(last.close),
+                quantity,
+                _decimal(last.volume),
+                instrument.tick_size,
+            )
+        notional = price * quantity
+        return instrument.quote, notional + self._model.max_fee(notional)
+
+    def _available(self, asset: str, excluding: _WorkingOrder | None) -> Decimal:
+        reserved = sum(
+            (
+                order.reserved
+                for order in self._working.values()
+                if order.reserved_asset == asset and order is not excluding
+            ),
+            _ZERO,
+        )
+        return self._balances.get(asset, _ZERO) - reserved
+
+    # --- matching ---------------------------------------------------------------------
+
+    def _match(self, bar: Bar, closed: bool) -> None:
+        start = bar.start
+        capacity: Decimal | None = None  # shared by this bar's limit fills, sized on first use
+        for order in tuple(self._book[bar.symbol].values()):
+            if order.not_before > start:
+                continue
+            if not order.arrived:
+                self._arrive(order, bar)
+            if not closed or order.finished:
+                continue
+            if not order.triggered:
+                if is_stop_triggered(order.ticket.side, order.stop_float, bar.low, bar.high):
+                    order.triggered = True
+                    order.not_before = bar.ts
+                    order.arrived = False
+                continue
+            if traded_through(order.ticket.side, order.limit_float, bar.low, bar.high):
+                if capacity is None:
+                    capacity = self._model.participation_capacity(
+                        _decimal(bar.volume), order.instrument.lot_size
+                    )
+                capacity -= self._fill_at_limit(order, bar, capacity)
+            if order.never_rests and not order.finished:
+                tif = order.ticket.time_in_force
+                self._expire(order, bar.ts, f"{tif} not filled on its first bar")
+
+    def _arrive(self, order: _WorkingOrder, bar: Bar) -> None:
+        """The order's first eligible price, the bar's open: take liquidity if it may."""
+        order.arrived = True
+        ticket = order.ticket
+        if not order.triggered:
+            if not is_stop_triggered(ticket.side, order.stop_float, bar.open, bar.open):
+                return
+            order.triggered = True
+        if ticket.order_type is not OrderType.MARKET and (
+            ticket.post_only or not is_marketable(ticket.side, order.limit_float, bar.open)
+        ):
+            return
+        reference = self._last_closed.get(bar.symbol)
+        price = self._model.market_price(
+            ticket.side,
+            _decimal(bar.open),
+            order.remaining,
+            _decimal(reference.volume) if reference is not None else None,
+            order.instrument.tick_size,
+        )
+        if ticket.order_type is not OrderType.MARKET:
+            assert ticket.limit_price is not None  # validated at submit
+            limit = ticket.limit_price
+            price = min(price, limit) if ticket.side is Side.BUY else max(price, limit)
+        if not self._fill(order, price, order.remaining, Liquidity.TAKER, bar.start):
+            self._expire(order, bar.start, "insufficient balance at the fill price")
+
+    def _fill_at_limit(self, order: _WorkingOrder, bar: Bar, capacity: Decimal) -> Decimal:
+        """Fill a limit the bar traded through, within ``capacity``; return the quantity."""
+        ticket = order.ticket
+        quantity = min(order.remaining, capacity)
+        if quantity <= 0 or (
+            ticket.time_in_force is TimeInForce.FOK and quantity < order.remaining
+        ):
+            return _ZERO
+        assert ticket.limit_price is not None  # a limit or a triggered stop-limit
+        liquidity = Liquidity.TAKER if order.never_rests else Liquidity.MAKER
+        if not self._fill(order, ticket.limit_price, quantity, liquidity, bar.ts):
+            self._expire(order, bar.ts, "insufficient balance at the fill price")
+            return _ZERO
+        return quantity
+
+    def _fill(
+        self,
+        order: _WorkingOrder,
+        price: Decimal,
+        quantity: Decimal,
+        liquidity: Liquidity,
+        ts: int,
+    ) -> bool:
+        """Book one trade and report it; False (and nothing booked) if the account cannot
+        pay for it, which only a market buy gapping past its reservation can meet."""
+        notional = price * quantity
+        fee = (
+            self._model.maker_fee(notional)
+            if liquidity is Liquidity.MAKER
+            else self._model.taker_fee(notional)
+        )
+        base, quote = order.instrument.base, order.instrument.quote
+        balances = self._balances
+        if order.ticket.side is Side.BUY:
+            cost = notional + fee
+            if cost > self._available(quote, excluding=order):
+                return False
+            balances[quote] = balances.get(quote, _ZERO) - cost
+            balances[base] = balances.get(base, _ZERO) + quantity
+        else:
+            if quantity > self._available(base, excluding=order):
+                return False
+            balances[base] = balances.get(base, _ZERO) - quantity
+            balances[quote] = balances.get(quote, _ZERO) + notional - fee
+        order.filled += quantity
+        trade_id = str(len(self._trade_ids) + 1)
+        self._trade_ids.append(trade_id)
+        if order.filled == order.ticket.quantity:
+            self._finish(order)
+            status = OrderStatus.FILLED
+        else:
+            _, order.reserved = self._reservation(order.ticket, order.remaining, order.instrument)
+            status = OrderStatus.PARTIALLY_FILLED
+        self.publish(
+            ExecutionReport(
+                ts=ts,
+                venue=self.venue,
+                client_order_id=order.client_order_id,
+                venue_order_id=order.venue_order_id,
+                symbol=order.ticket.symbol,
+                side=order.ticket.side,
+                status=status,
+                last_price=price,
+                last_quantity=quantity,
+                cumulative_quantity=order.filled,
+                fee=fee,
+                fee_asset=quote,
+                trade_id=trade_id,
+                liquidity=liquidity,
+            )
+        )
+        return True
+
+    def _expire(self, order: _WorkingOrder, ts: int, reason: str) -> None:
+        self._finish(order)
+        self._report(order, ts, OrderStatus.EXPIRED, reason)
+
+    def _finish(self, order: _WorkingOrder) -> None:
+        """Take ``order`` off the books; its reservation goes with it."""
+        order.finished = True
+        symbol = order.ticket.symbol
+        del self._working[order.client_order_id]
+        orders = self._book[symbol]
+        del orders[order.client_order_id]
+        if not orders:
+            del self._book[symbol]
+
+    # --- reports ----------------------------------------------------------------------
+
+    def _report(self, order: _WorkingOrder, ts: int, status: OrderStatus, reason: str = "") -> None:
+        self.publish(
+            ExecutionReport(
+                ts=ts,
+                venue=self.venue,
+                client_order_id=order.client_order_id,
+                venue_order_id=order.venue_order_id,
+                symbol=order.ticket.symbol,
+                side=order.ticket.side,
+                status=status,
+                cumulative_quantity=order.filled,
+                reason=reason,
+            )
+        )
+
+    def _reject(self, msg: SubmitOrder, ts: int, reason: str) -> None:
+        self.publish(
+            ExecutionReport(
+                ts=ts,
+                venue=self.venue,
+                client_order_id=msg.client_order_id,
+                venue_order_id="",
+                symbol=msg.ticket.symbol,
+                side=msg.ticket.side,
+                status=OrderStatus.REJECTED,
+                reason=reason,
+            )
+        )
+
+    def _alert(self, text: str) -> None:
+        self.publish(Alert(ts=self.clock.now(), level="warning", source=self.name, text=text))
+
+    def _status_report(self, order: _WorkingOrder, ts: int) -> OrderStatusReport:
+        return OrderStatusReport(
+            ts=ts,
+            venue=self.venue,
+            client_order_id=order.client_order_id,
+            venue_order_id=order.venue_order_id,
+            symbol=order.ticket.symbol,
+            side=order.ticket.side,
+            status=OrderStatus.PARTIALLY_FILLED if order.filled else OrderStatus.ACCEPTED,
+            quantity=order.ticket.quantity,
+            filled_quantity=order.filled,
+        )
