@@ -1,0 +1,284 @@
+"""The reconciler owns our side of reconciliation: what we believe the venue holds, compared
+with what the venue says it holds.
+
+Our view is built from messages only: open orders from ``SubmitOrder`` and the
+order manager's events, trade ids and quote cash flows from ``Fill``, positions
+from the accountant's ``PositionChanged``. On a timer (simulated time in a
+backtest) and at ``EndOfData`` it publishes ``Reconcile``; the venue gateway
+answers ``VenueSnapshot`` and every difference becomes one ``Drift`` in a
+``DriftDetected``. Compares are exact (Decimal), and the report is sorted, so
+the same session always reports the same drifts in the same order.
+
+Cash comes from the fills, not from ``EquityMarked``: a fill changes cash at
+once, while a mark only arrives with the next bar, so the accountant's last
+mark can be stale at the moment of a snapshot; and not subscribing to the
+once-per-bar ``EquityMarked`` keeps this actor off the hot path entirely.
+Positions come from ``PositionChanged`` so that a fill the accountant failed to
+book shows up as a balance drift against the venue.
+
+The reconciler never subscribes to ``Reconcile``: it publishes that command to
+the venue, and the operator's ``Reconcile`` reaches the venue directly; the
+answer comes back here either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import (
+    Context,
+    Decimal,
+    DivisionByZero,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+    localcontext,
+)
+from typing import Final
+
+import structlog
+
+from actors.actor import Actor
+from actors.messages import (
+    Drift,
+    DriftDetected,
+    EndOfData,
+    Fill,
+    OrderAccepted,
+    OrderCanceled,
+    OrderExpired,
+    OrderRejected,
+    OrderStatus,
+    OrderStatusReport,
+    PositionChanged,
+    Reconcile,
+    Side,
+    SubmitOrder,
+    TimerFired,
+    VenueSnapshot,
+)
+
+__all__ = ["Reconciler"]
+
+_log = structlog.get_logger(__name__)
+
+# Same rule as the accountant's books: exact, or a loud error, never a silent rounding.
+_EXACT: Final = Context(prec=64, traps=[InvalidOperation, DivisionByZero, Overflow, Inexact])
+_ZERO: Final = Decimal(0)
+_TIMER: Final = "reconcile"
+
+
+@dataclass(slots=True)
+class _OpenOrder:
+    quantity: Decimal
+    filled: Decimal
+    status: OrderStatus
+
+
+class Reconciler(Actor):
+    """Compares our view of the account on ``venue`` with the venue's snapshots.
+
+    ``base_assets`` maps each symbol to its base asset (``BTCUSDT`` -> ``BTC``), so a
+    position can be checked against the venue's balance of that asset;
+    ``initial_balances`` are the venue account's balances when the session started.
+    """
+
+    name = "reconciler"
+
+    def __init__(
+        self,
+        venue: str,
+        quote_asset: str,
+        base_assets: Mapping[str, str],
+        initial_balances: Mapping[str, Decimal],
+        interval_ns: int,
+    ) -> None:
+        super().__init__()
+        if interval_ns < 0:
+            raise ValueError(f"reconciliation interval must be >= 0 ns, got {interval_ns}")
+        self.venue = venue
+        self.quote_asset = quote_asset
+        self.interval_ns = interval_ns
+        self._base_assets = dict(base_assets)
+        self._initial_balances = dict(initial_balances)
+        self._orders: dict[str, _OpenOrder] = {}
+        self._trade_ids: set[str] = set()
+        self._trade_keys: set[tuple[str, str]] = set()
+        self._flows: dict[str, Decimal] = {}  # asset -> net change from trading (not positions)
+        self._positions: dict[str, Decimal] = {}
+        self.reports = 0
+        self.last_drift: DriftDetected | None = None
+        self.drifting = False
+
+    # --- triggers -------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        if self.interval_ns:
+            self.set_timer(_TIMER, self.interval_ns)
+
+    def on_timer_fired(self, message: TimerFired) -> None:
+        if message.owner == self.name and message.name == _TIMER:
+            self.publish(Reconcile(ts=message.ts))
+
+    def on_end_of_data(self, message: EndOfData) -> None:
+        self.publish(Reconcile(ts=message.ts))
+
+    # --- our view -------------------------------------------------------------------------
+
+    def on_submit_order(self, message: SubmitOrder) -> None:
+        # A retry reuses its client id (DESIGN.md §4): keep what we know of the order.
+        if message.client_order_id not in self._orders:
+            self._orders[message.client_order_id] = _OpenOrder(
+                quantity=message.ticket.quantity,
+                filled=_ZERO,
+                status=OrderStatus.SUBMITTED,
+            )
+
+    def on_order_accepted(self, message: OrderAccepted) -> None:
+        order = self._orders.get(message.client_order_id)
+        if order is not None and order.status is OrderStatus.SUBMITTED:
+            order.status = OrderStatus.ACCEPTED
+
+    def on_order_canceled(self, message: OrderCanceled) -> None:
+        self._orders.pop(message.client_order_id, None)
+
+    def on_order_rejected(self, message: OrderRejected) -> None:
+        self._orders.pop(message.client_order_id, None)
+
+    def on_order_expired(self, message: OrderExpired) -> None:
+        self._orders.pop(message.client_order_id, None)
+
+    def on_fill(self, fill: Fill) -> None:
+        key = (fill.symbol, fill.trade_id)
+        if fill.trade_id and key in self._trade_keys:
+            _log.warning("duplicate_fill_ignored", symbol=fill.symbol, trade_id=fill.trade_id)
+            return
+        with localcontext(_EXACT):
+            notional = fill.quantity * fill.price
+            quote = self._flows.get(self.quote_asset, _ZERO)
+            quote = quote + notional if fill.side is Side.SELL else quote - notional
+            fee_balance = None
+            if fill.fee and fill.fee_asset != self.quote_asset:
+                fee_balance = self._flows.get(fill.fee_asset, _ZERO) - fill.fee
+            else:
+                quote -= fill.fee
+        self._flows[self.quote_asset] = quote
+        if fee_balance is not None:
+            self._flows[fill.fee_asset] = fee_balance
+        if fill.trade_id:
+            self._trade_keys.add(key)
+            self._trade_ids.add(fill.trade_id)
+        order = self._orders.get(fill.client_order_id)
+        if order is None:
+            return
+        if fill.cumulative_quantity >= order.quantity:
+            del self._orders[fill.client_order_id]
+        else:
+            order.filled = fill.cumulative_quantity
+            order.status = OrderStatus.PARTIALLY_FILLED
+
+    def on_position_changed(self, message: PositionChanged) -> None:
+        self._positions[message.symbol] = message.quantity
+
+    # --- the comparison -------------------------------------------------------------------
+
+    def on_venue_snapshot(self, snapshot: VenueSnapshot) -> None:
+        if snapshot.venue != self.venue:
+            return
+        diffs = sorted(
+            [
+                *self._balance_drifts(snapshot.balances),
+                *self._order_drifts(snapshot.open_orders),
+                *self._trade_drifts(snapshot.trade_ids),
+            ],
+            key=lambda drift: (drift.kind, drift.key, drift.ours, drift.venue),
+        )
+        self.reports += 1
+        self.drifting = bool(diffs)
+        if diffs:
+            self.last_drift = DriftDetected(ts=snapshot.ts, diffs=tuple(diffs))
+            _log.warning("drift_detected", venue=self.venue, count=len(diffs))
+            self.publish(self.last_drift)
+
+    def expected_balances(self) -> dict[str, Decimal]:
+        """Per asset: the initial balance, plus trading cash flows and fees, plus positions."""
+        expected = dict(self._initial_balances)
+        with localcontext(_EXACT):
+            for asset, flow in self._flows.items():
+                expected[asset] = expected.get(asset, _ZERO) + flow
+            for symbol, quantity in self._positions.items():
+                base = self._base_assets.get(symbol)
+                if base is not None:
+                    expected[base] = expected.get(base, _ZERO) + quantity
+        return expected
+
+    def _balance_drifts(self, venue_balances: Mapping[str, Decimal]) -> list[Drift]:
+        drifts = [
+            # A position we cannot map to an asset is a position nobody checks: say so.
+            Drift(kind="unmapped_symbol", key=symbol, ours=str(quantity), venue="")
+            for symbol, quantity in self._positions.items()
+            if quantity and symbol not in self._base_assets
+        ]
+        expected = self.expected_balances()
+        for asset in expected.keys() | venue_balances.keys():
+            ours = expected.get(asset, _ZERO)
+            theirs = venue_balances.get(asset, _ZERO)
+            if ours != theirs:
+                drifts.append(Drift(kind="balance", key=asset, ours=str(ours), venue=str(theirs)))
+        return drifts
+
+    def _order_drifts(self, venue_orders: tuple[OrderStatusReport, ...]) -> list[Drift]:
+        """``missing_order``: open at the venue, not in our view; ``unknown_order``: open in
+        our view, unknown to the venue (same sense as the fill kinds)."""
+        theirs_by_id = {report.client_order_id: report for report in venue_orders}
+        drifts: list[Drift] = []
+        for client_id, ours in self._orders.items():
+            theirs = theirs_by_id.get(client_id)
+            if theirs is None:
+                drifts.append(
+                    Drift(kind="unknown_order", key=client_id, ours=ours.status.value, venue="")
+                )
+                continue
+            if ours.status != theirs.status:
+                drifts.append(
+                    Drift(
+                        kind="order_status",
+                        key=client_id,
+                        ours=ours.status.value,
+                        venue=theirs.status.value,
+                    )
+                )
+            if ours.filled != theirs.filled_quantity:
+                drifts.append(
+                    Drift(
+                        kind="order_filled",
+                        key=client_id,
+                        ours=str(ours.filled),
+                        venue=str(theirs.filled_quantity),
+                    )
+                )
+            if ours.quantity != theirs.quantity:
+                drifts.append(
+                    Drift(
+                        kind="order_quantity",
+                        key=client_id,
+                        ours=str(ours.quantity),
+                        venue=str(theirs.quantity),
+                    )
+                )
+        drifts.extend(
+            Drift(kind="missing_order", key=client_id, ours="", venue=report.status.value)
+            for client_id, report in theirs_by_id.items()
+            if client_id not in self._orders
+        )
+        return drifts
+
+    def _trade_drifts(self, venue_trade_ids: tuple[str, ...]) -> list[Drift]:
+        theirs = set(venue_trade_ids)
+        ours = self._trade_ids
+        if len(theirs) == len(ours) and ours.issuperset(theirs):
+            return []
+        return [
+            *(Drift(kind="missing_fill", key=tid, ours="", venue=tid) for tid in theirs - ours),
+            *(Drift(kind="unknown_fill", key=tid, ours=tid, venue="") for tid in ours - theirs),
+        ]

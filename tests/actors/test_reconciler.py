@@ -1,0 +1,507 @@
+"""Tests of actors/reconciler.py: our view against the venue's snapshot, and the triggers."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from actors.accountant import Accountant
+from actors.actor import Actor
+from actors.bus import Bus
+from actors.clock import SimClock
+from actors.messages import (
+    Bar,
+    Drift,
+    DriftDetected,
+    EquityMarked,
+    Fill,
+    Heartbeat,
+    Message,
+    OrderAccepted,
+    OrderCanceled,
+    OrderExpired,
+    OrderRejected,
+    OrderStatus,
+    OrderStatusReport,
+    OrderTicket,
+    PositionChanged,
+    Reconcile,
+    Side,
+    SubmitOrder,
+    TimerFired,
+    VenueSnapshot,
+)
+from actors.reconciler import Reconciler
+from actors.scheduler import DeterministicScheduler
+
+MINUTE = 60_000_000_000
+HOUR = 60 * MINUTE
+JAN_1 = 1_704_067_200 * 1_000_000_000  # 2024-01-01T00:00:00Z
+VENUE = "backtest"
+BTC = "BTCUSDT"
+
+
+def make_reconciler(interval_ns: int = 0) -> tuple[Reconciler, list[Message]]:
+    out: list[Message] = []
+    reconciler = Reconciler(
+        venue=VENUE,
+        quote_asset="USDT",
+        base_assets={BTC: "BTC", "ETHUSDT": "ETH"},
+        initial_balances={"USDT": Decimal("10000"), "BNB": Decimal("1")},
+        interval_ns=interval_ns,
+    )
+    reconciler.attach(out.append, SimClock(JAN_1))
+    return reconciler, out
+
+
+def submit(client_id: str, quantity: str, side: Side = Side.BUY, ts: int = JAN_1) -> SubmitOrder:
+    return SubmitOrder(
+        ts=ts,
+        client_order_id=client_id,
+        strategy="s",
+        ticket=OrderTicket(symbol=BTC, side=side, quantity=Decimal(quantity)),
+    )
+
+
+def fill(
+    client_id: str,
+    trade_id: str,
+    quantity: str,
+    cumulative: str,
+    price: str = "100",
+    fee: str = "0.1",
+    side: Side = Side.BUY,
+    fee_asset: str = "USDT",
+    ts: int = JAN_1,
+) -> Fill:
+    return Fill(
+        ts=ts,
+        client_order_id=client_id,
+        venue_order_id="v-" + client_id,
+        trade_id=trade_id,
+        strategy="s",
+        symbol=BTC,
+        side=side,
+        price=Decimal(price),
+        quantity=Decimal(quantity),
+        cumulative_quantity=Decimal(cumulative),
+        fee=Decimal(fee),
+        fee_asset=fee_asset,
+    )
+
+
+def report(
+    client_id: str, quantity: str, filled: str, status: OrderStatus = OrderStatus.PARTIALLY_FILLED
+) -> OrderStatusReport:
+    return OrderStatusReport(
+        ts=JAN_1,
+        venue=VENUE,
+        client_order_id=client_id,
+        venue_order_id="v-" + client_id,
+        symbol=BTC,
+        side=Side.BUY,
+        status=status,
+        quantity=Decimal(quantity),
+        filled_quantity=Decimal(filled),
+    )
+
+
+def feed_session(reconciler: Reconciler) -> None:
+    """Order a: 0.4 of 1 filled (open); order b: 0.5 filled in full (closed)."""
+    reconciler.on_submit_order(submit("a", "1"))
+    reconciler.on_order_accepted(
+        OrderAccepted(ts=JAN_1, client_order_id="a", venue_order_id="v-a", symbol=BTC)
+    )
+    reconciler.on_fill(fill("a", "t1", "0.4", "0.4", fee="0.04"))
+    reconciler.on_position_changed(position("0.4"))
+    reconciler.on_submit_order(submit("b", "0.5"))
+    reconciler.on_order_accepted(
+        OrderAccepted(ts=JAN_1, client_order_id="b", venue_order_id="v-b", symbol=BTC)
+    )
+    reconciler.on_fill(fill("b", "t2", "0.5", "0.5", fee="0.05"))
+    reconciler.on_position_changed(position("0.9"))
+
+
+def position(quantity: str, symbol: str = BTC) -> PositionChanged:
+    return PositionChanged(
+        ts=JAN_1,
+        symbol=symbol,
+        quantity=Decimal(quantity),
+        average_price=Decimal("100"),
+        realized_pnl=Decimal(0),
+    )
+
+
+def matching_snapshot(**changes: object) -> VenueSnapshot:
+    fields: dict[str, object] = {
+        "ts": JAN_1 + HOUR,
+        "venue": VENUE,
+        # 10000 - 40 - 0.04 - 50 - 0.05; trailing zeros must not count as a difference.
+        "balances": {"USDT": Decimal("9909.9100"), "BTC": Decimal("0.9"), "BNB": Decimal("1")},
+        "open_orders": (report("a", "1", "0.4"),),
+        "trade_ids": ("t2", "t1"),
+    }
+    fields.update(changes)
+    return VenueSnapshot(**fields)  # type: ignore[arg-type]
+
+
+def drifts(out: list[Message]) -> list[Drift]:
+    detected = [message for message in out if isinstance(message, DriftDetected)]
+    assert len(detected) == 1
+    return list(detected[0].diffs)
+
+
+# --- comparison -----------------------------------------------------------------------
+
+
+def test_matching_snapshot_publishes_no_drift() -> None:
+    reconciler, out = make_reconciler()
+    feed_session(reconciler)
+    reconciler.on_venue_snapshot(matching_snapshot())
+    assert out == []
+    assert reconciler.reports == 1
+    assert not reconciler.drifting
+    assert reconciler.last_drift is None
+
+
+def test_quote_balance_difference_is_a_balance_drift() -> None:
+    reconciler, out = make_reconciler()
+    feed_session(reconciler)
+    balances = {"USDT": Decimal("9909.90"), "BTC": Decimal("0.9"), "BNB": Decimal("1")}
+    reconciler.on_venue_snapshot(matching_snapshot(balances=balances))
+    assert drifts(out) == [Drift(kind="balance", key="USDT", ours="9909.91", venue="9909.90")]
+    assert reconciler.drifting
+    assert reconciler.last_drift is not None
+    assert reconciler.last_drift.ts == JAN_1 + HOUR
+
+
+def test_base_balance_is_checked_against_the_position() -> None:
+    reconciler, out = make_reconciler()
+    feed_session(reconciler)
+    balances = {"USDT": Decimal("9909.91"), "BTC": Decimal("0.8"), "BNB": Decimal("1")}
+    reconciler.on_venue_snapshot(matching_snapshot(balances=balances))
+    assert drifts(out) == [Drift(kind="balance", key="BTC", ours="0.9", venue="0.8")]
+
+
+def test_an_asset_only_the_venue_holds_is_a_balance_drift() -> None:
+    reconciler, out = make_reconciler()
+    feed_session(reconciler)
+    balances = {"USDT": Decimal("9909.91"), "BTC": Decimal("0.9"), "BNB": Decimal("1")}
+    reconciler.on_venue_snapshot(matching_snapshot(balances={**balances, "ETH": Decimal("2")}))
+    assert drifts(out) == [Drift(kind="balance", key="ETH", ours="0", venue="2")]
+
+
+def test_an_asset_the_venue_omits_counts_as_zero_there() -> None:
+    reconciler, out = make_reconciler()
+    feed_session(reconciler)
+    balances = {"USDT": Decimal("9909.91"), "BTC": Decimal("0.9")}
+    reconciler.on_venue_snapshot(matching_snapshot(balances=balances))
+    assert drifts(out) == [Drift(kind="balance", key="BNB", ours="1", venue="0")]
+
+
+def test_fee_in_another_asset_is_taken_from_that_asset() -> None:
+    reconciler, out = make_reconciler()
+    reconciler.on_fill(fill("x", "t1", "1", "1", fee="0.01", fee_asset="BNB"))
+    reconciler.on_position_changed(position("1"))
+    balances = {"USDT": Decimal("9900"), "BTC": Decimal("1"), "BNB": Decimal("0.99")}
+    reconciler.on_venue_snapshot(
+        matching_snapshot(balances=balances, open_orders=(), trade_ids=("t1",))
+    )
+    assert out == []
+
+
+def test_a_sell_adds_its_notional_to_quote_cash() -> None:
+    reconciler, _ = make_reconciler()
+    reconciler.on_fill(fill("x", "t1", "2", "2", price="50", fee="0.1", side=Side.SELL))
+    reconciler.on_position_changed(position("-2"))
+    assert reconciler.expected_balances()["USDT"] == Decimal("10099.9")
+    assert reconciler.expected_balances()["BTC"] == Decimal("-2")
+
+
+def test_position_in_a_symbol_without_a_base_asset_is_reported() -> None:
+    reconciler, out = make_reconciler()
+    feed_session(reconciler)
+    reconciler.on_position_changed(position("3", symbol="SOLUSDT"))
+    reconciler.on_venue_snapshot(matching_snapshot())
+    assert drifts(out) == [Drift(kind="unmapped_symbol", key="SOLUSDT", ours="3", venue="")]
+
+
+def test_our_open_order_unknown_to_the_venue_is_an_unknown_order() -> None:
+    reconciler, out = make_reconciler()
+    feed_session(reconciler)
+    reconciler.on_venue_snapshot(matching_snapshot(open_orders=()))
+    assert drifts(out) == [Drift(kind="unknown_order", key="a", ours="PARTIALLY_FILLED", venue="")]
+
+
+def test_venue_open_order_not_in_our_view_is_a_missing_order() -> None:
+    reconciler, out = make_reconciler()
+    feed_session(reconciler)
+    orders = (report("a", "1", "0.4"), report("z", "2", "0", OrderStatus.ACCEPTED))
+    reconciler.on_venue_snapshot(matching_snapshot(open_orders=orders))
+    assert drifts(out) == [Drift(kind="missing_order", key="z", ours="", venue="ACCEPTED")]
+
+
+def test_order_status_filled_and_quantity_are_compared() -> None:
+    reconciler, out = make_reconciler()
+    feed_session(reconciler)
+    orders = (report("a", "2", "0.5", OrderStatus.ACCEPTED),)
+    reconciler.on_venue_snapshot(matching_snapshot(open_orders=orders))
+    assert drifts(out) == [
+        Drift(kind="order_filled", key="a", ours="0.4", venue="0.5"),
+        Drift(kind="order_quantity", key="a", ours="1", venue="2"),
+        Drift(kind="order_status", key="a", ours="PARTIALLY_FILLED", venue="ACCEPTED"),
+    ]
+
+
+def test_accepted_order_without_fills_matches_an_accepted_venue_order() -> None:
+    reconciler, out = make_reconciler()
+    reconciler.on_submit_order(submit("c", "1"))
+    reconciler.on_order_accepted(
+        OrderAccepted(ts=JAN_1, client_order_id="c", venue_order_id="v-c", symbol=BTC)
+    )
+    snapshot = matching_snapshot(
+        balances={"USDT": Decimal("10000"), "BNB": Decimal("1")},
+        open_orders=(report("c", "1", "0", OrderStatus.ACCEPTED),),
+        trade_ids=(),
+    )
+    reconciler.on_venue_snapshot(snapshot)
+    assert out == []
+
+
+def test_a_submitted_order_the_venue_never_acknowledged_shows_as_submitted() -> None:
+    reconciler, out = make_reconciler()
+    reconciler.on_submit_order(submit("c", "1"))
+    snapshot = matching_snapshot(
+        balances={"USDT": Decimal("10000"), "BNB": Decimal("1")}, open_orders=(), trade_ids=()
+    )
+    reconciler.on_venue_snapshot(snapshot)
+    assert drifts(out) == [Drift(kind="unknown_order", key="c", ours="SUBMITTED", venue="")]
+
+
+def test_resubmitting_a_client_id_keeps_what_we_know_of_the_order() -> None:
+    reconciler, out = make_reconciler()
+    feed_session(reconciler)
+    reconciler.on_submit_order(submit("a", "1"))
+    reconciler.on_venue_snapshot(matching_snapshot())
+    assert out == []
+
+
+@pytest.mark.parametrize(
+    "closing",
+    [
+        OrderCanceled(ts=JAN_1, client_order_id="a", symbol=BTC),
+        OrderRejected(ts=JAN_1, client_order_id="a", symbol=BTC, reason="no"),
+        OrderExpired(ts=JAN_1, client_order_id="a", symbol=BTC),
+    ],
+    ids=["canceled", "rejected", "expired"],
+)
+def test_a_closed_order_leaves_our_open_orders(closing: Message) -> None:
+    reconciler, out = make_reconciler()
+    feed_session(reconciler)
+    handler = reconciler.handlers()[type(closing)]
+    handler(closing)
+    reconciler.on_venue_snapshot(matching_snapshot(open_orders=()))
+    assert out == []
+
+
+def test_a_fill_reaching_the_order_quantity_closes_the_order() -> None:
+    reconciler, out = make_reconciler()
+    feed_session(reconciler)
+    reconciler.on_fill(fill("a", "t3", "0.6", "1", fee="0.06"))
+    reconciler.on_position_changed(position("1.5"))
+    snapshot = matching_snapshot(
+        balances={"USDT": Decimal("9849.85"), "BTC": Decimal("1.5"), "BNB": Decimal("1")},
+        open_orders=(),
+        trade_ids=("t1", "t2", "t3"),
+    )
+    reconciler.on_venue_snapshot(snapshot)
+    assert out == []
+
+
+def test_venue_trade_we_never_saw_is_a_missing_fill() -> None:
+    reconciler, out = make_reconciler()
+    feed_session(reconciler)
+    reconciler.on_venue_snapshot(matching_snapshot(trade_ids=("t1", "t2", "t9")))
+    assert drifts(out) == [Drift(kind="missing_fill", key="t9", ours="", venue="t9")]
+
+
+def test_our_fill_the_venue_does_not_know_is_an_unknown_fill() -> None:
+    reconciler, out = make_reconciler()
+    feed_session(reconciler)
+    reconciler.on_venue_snapshot(matching_snapshot(trade_ids=("t1",)))
+    assert drifts(out) == [Drift(kind="unknown_fill", key="t2", ours="t2", venue="")]
+
+
+def test_a_duplicated_fill_is_counted_once() -> None:
+    reconciler, out = make_reconciler()
+    feed_session(reconciler)
+    reconciler.on_fill(fill("b", "t2", "0.5", "0.5", fee="0.05"))
+    reconciler.on_venue_snapshot(matching_snapshot())
+    assert out == []
+
+
+def test_drifts_are_sorted_by_kind_then_key() -> None:
+    reconciler, out = make_reconciler()
+    feed_session(reconciler)
+    snapshot = matching_snapshot(
+        balances={"USDT": Decimal("1"), "BTC": Decimal("0"), "BNB": Decimal("1")},
+        open_orders=(report("z", "1", "0"), report("y", "1", "0")),
+        trade_ids=("t9", "t1", "t8"),
+    )
+    reconciler.on_venue_snapshot(snapshot)
+    assert [(drift.kind, drift.key) for drift in drifts(out)] == [
+        ("balance", "BTC"),
+        ("balance", "USDT"),
+        ("missing_fill", "t8"),
+        ("missing_fill", "t9"),
+        ("missing_order", "y"),
+        ("missing_order", "z"),
+        ("unknown_fill", "t2"),
+        ("unknown_order", "a"),
+    ]
+
+
+def test_snapshot_of_another_venue_is_ignored() -> None:
+    reconciler, out = make_reconciler()
+    feed_session(reconciler)
+    reconciler.on_venue_snapshot(matching_snapshot(venue="kraken", balances={}))
+    assert out == []
+    assert reconciler.reports == 0
+
+
+def test_last_drift_is_kept_after_a_clean_report() -> None:
+    reconciler, out = make_reconciler()
+    feed_session(reconciler)
+    reconciler.on_venue_snapshot(matching_snapshot(trade_ids=("t1",)))
+    reconciler.on_venue_snapshot(matching_snapshot())
+    assert len(drifts(out)) == 1
+    assert reconciler.reports == 2
+    assert not reconciler.drifting
+    assert reconciler.last_drift is not None
+    assert reconciler.last_drift.ts == JAN_1 + HOUR
+
+
+# --- triggers -------------------------------------------------------------------------
+
+
+class MirrorVenue(Actor):
+    """A venue that books fills like the reconciler should and answers ``Reconcile``."""
+
+    name = "exchange"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.balances = {"USDT": Decimal("10000"), "BNB": Decimal("1")}
+        self.trade_ids: list[str] = []
+        self.requests: list[Reconcile] = []
+
+    def on_fill(self, message: Fill) -> None:
+        sign = 1 if message.side is Side.BUY else -1
+        self.balances["USDT"] -= sign * message.quantity * message.price + message.fee
+        self.balances["BTC"] = self.balances.get("BTC", Decimal(0)) + sign * message.quantity
+        self.trade_ids.append(message.trade_id)
+
+    def on_reconcile(self, message: Reconcile) -> None:
+        self.requests.append(message)
+        self.publish(
+            VenueSnapshot(
+                ts=message.ts,
+                venue=VENUE,
+                balances=dict(self.balances),
+                trade_ids=tuple(self.trade_ids),
+            )
+        )
+
+
+def make_session(
+    interval_ns: int, *actors: Actor
+) -> tuple[DeterministicScheduler, Reconciler, MirrorVenue]:
+    reconciler = Reconciler(
+        venue=VENUE,
+        quote_asset="USDT",
+        base_assets={BTC: "BTC"},
+        initial_balances={"USDT": Decimal("10000"), "BNB": Decimal("1")},
+        interval_ns=interval_ns,
+    )
+    venue = MirrorVenue()
+    scheduler = DeterministicScheduler(Bus([*actors, reconciler, venue]), SimClock(JAN_1))
+    scheduler.start()
+    return scheduler, reconciler, venue
+
+
+def test_timer_triggers_reconcile_every_interval_in_simulated_time() -> None:
+    scheduler, reconciler, venue = make_session(HOUR)
+    detected: list[DriftDetected] = []
+    scheduler.bus.subscribe(DriftDetected, detected.append, "tap")
+    held = Decimal(0)
+    for minute in range(1, 3 * 60 + 30):
+        ts = JAN_1 + minute * MINUTE
+        scheduler.publish(Heartbeat(ts=ts, actor="feed"))
+        if minute % 20 == 0:
+            side = Side.BUY if minute % 40 else Side.SELL
+            held += Decimal("0.1") if side is Side.BUY else Decimal("-0.1")
+            scheduler.publish(fill(f"o{minute}", f"t{minute}", "0.1", "0.1", side=side, ts=ts))
+            scheduler.publish(position(str(held)))
+        if minute == 150:
+            venue.balances["USDT"] -= 1  # the venue loses a unit: the 3h report must see it
+    assert [request.ts for request in venue.requests] == [
+        JAN_1 + HOUR,
+        JAN_1 + 2 * HOUR,
+        JAN_1 + 3 * HOUR,
+    ]
+    assert reconciler.reports == 3
+    assert [message.ts for message in detected] == [JAN_1 + 3 * HOUR]
+    (drift,) = detected[0].diffs
+    assert drift.kind == "balance"
+    assert drift.key == "USDT"
+    assert Decimal(drift.ours) - Decimal(drift.venue) == 1
+
+
+def test_end_of_data_triggers_a_final_reconcile() -> None:
+    scheduler, reconciler, venue = make_session(0)
+    scheduler.publish(Heartbeat(ts=JAN_1 + 5 * HOUR, actor="feed"))
+    assert venue.requests == []
+    scheduler.finish()
+    assert [request.ts for request in venue.requests] == [JAN_1 + 5 * HOUR]
+    assert reconciler.reports == 1
+
+
+def test_another_actors_timer_does_not_trigger_reconcile() -> None:
+    reconciler, out = make_reconciler(HOUR)
+    reconciler.on_timer_fired(TimerFired(ts=JAN_1, owner="risk", name="reconcile"))
+    reconciler.on_timer_fired(TimerFired(ts=JAN_1, owner="reconciler", name="other"))
+    assert out == []
+    reconciler.on_timer_fired(TimerFired(ts=JAN_1 + HOUR, owner="reconciler", name="reconcile"))
+    assert out == [Reconcile(ts=JAN_1 + HOUR)]
+
+
+def test_reconciler_stays_off_the_per_bar_path_and_never_hears_its_own_reconcile() -> None:
+    reconciler, _ = make_reconciler()
+    consumed = reconciler.handlers()
+    assert Reconcile not in consumed
+    assert EquityMarked not in consumed
+    assert Bar not in consumed
+
+
+def test_negative_interval_is_refused() -> None:
+    with pytest.raises(ValueError, match="interval"):
+        make_reconciler(-1)
+
+
+def test_accountant_positions_reconcile_with_a_venue_that_booked_the_same_fills() -> None:
+    accountant = Accountant("USDT", Decimal("10000"))
+    scheduler, reconciler, _ = make_session(HOUR, accountant)
+    detected: list[DriftDetected] = []
+    scheduler.bus.subscribe(DriftDetected, detected.append, "tap")
+    scheduler.publish(fill("a", "t1", "0.3", "0.3", price="100.5", fee="0.03", ts=JAN_1 + MINUTE))
+    scheduler.publish(
+        fill(
+            "b", "t2", "0.1", "0.1", price="110", fee="0.01", side=Side.SELL, ts=JAN_1 + 2 * MINUTE
+        )
+    )
+    scheduler.publish(Heartbeat(ts=JAN_1 + 2 * HOUR, actor="feed"))
+    scheduler.finish()
+    assert reconciler.reports == 3
+    assert detected == []
+    assert reconciler.expected_balances()["BTC"] == accountant.positions[BTC] == Decimal("0.2")
