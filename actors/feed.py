@@ -1,0 +1,302 @@
+"""The historical bar feed: streams bars from the lake, in time order, as BarUpdates.
+
+The feed is the source of a backtest: the scheduler pulls ``messages()`` one
+at a time and runs each to quiescence before the next. It reads the lake's
+Parquet through one DuckDB query that streams Arrow record batches; each
+batch is turned into Python values one column at a time (one C call per
+column, not per cell), and the per-bar loop only builds the two messages.
+That loop is the hot path of every backtest, so it uses locals and builds no
+dicts or datetimes.
+
+Per bar the feed publishes an *open* update at the bar's start (o=h=l=c=open,
+no volume) and then the *closed* update at its close. The open update lets the
+backtest exchange fill a market order at the next bar's open, at the time
+that bar opens, before the strategy has seen how the bar ends. With several
+symbols, every bar opening at ``t`` is opened before any of them closes, so
+message times never go backwards.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import duckdb
+import pyarrow as pa
+
+from actors.actor import Actor
+from actors.intervals import interval_ns
+from actors.messages import Bar, BarUpdate, Message
+from storage.lake import DAY_NS, Lake, LakeSchemaError, bars_dataset, check_bars_file
+
+__all__ = ["BarFeed", "InputFile", "NoDataError"]
+
+_EPOCH: Final = dt.date(1970, 1, 1)
+
+# The hot loop unpacks rows in this column order. ORDER BY ALL sorts by time, then
+# symbol, then every value: a total order, so even duplicate rows in the lake (which
+# the bar builder refuses) arrive in the same order on every run and thread count.
+_QUERY: Final = """
+SELECT
+    epoch_ns(open_time) AS start,
+    list_position($symbols, symbol) - 1 AS symbol_index,
+    open, high, low, close, volume, quote_volume, trades
+FROM read_parquet(
+    $files,
+    hive_partitioning = true,
+    hive_types = {'symbol': VARCHAR, 'date': DATE}
+)
+WHERE list_contains($symbols, symbol)
+    AND epoch_ns(open_time) >= $start
+    AND epoch_ns(open_time) < $end
+ORDER BY ALL
+"""
+
+_COUNT_QUERY: Final = """
+SELECT symbol, count(*)
+FROM read_parquet($files, hive_partitioning = true, hive_types = {'symbol': VARCHAR})
+WHERE epoch_ns(open_time) >= $start AND epoch_ns(open_time) < $end
+GROUP BY symbol
+"""
+
+
+class NoDataError(ValueError):
+    """The lake has no bars for a requested symbol, interval and time range."""
+
+
+@dataclass(frozen=True, slots=True)
+class InputFile:
+    """One file a run read, for the run manifest: ``path`` is relative to the data
+    directory (POSIX separators), so two clones running the same data write the same
+    manifest; ``rows`` counts the whole file, not just the rows inside the range."""
+
+    path: str
+    sha256: str
+    rows: int
+
+
+class BarFeed(Actor):
+    """Streams ``[start_ns, end_ns)`` of ``interval`` bars of ``symbols`` from the lake."""
+
+    name = "feed"
+
+    def __init__(
+        self,
+        data_dir: Path,
+        symbols: Sequence[str],
+        interval: str,
+        start_ns: int,
+        end_ns: int,
+        batch_size: int = 65536,
+        emit_open_updates: bool = True,
+        connection: duckdb.DuckDBPyConnection | None = None,
+    ) -> None:
+        super().__init__()
+        if isinstance(symbols, str) or not symbols:
+            raise ValueError(f"BarFeed needs a sequence of symbols, got {symbols!r}")
+        if end_ns <= start_ns:
+            raise ValueError(f"BarFeed: empty range [{start_ns}, {end_ns})")
+        if batch_size < 1:
+            raise ValueError(f"BarFeed: batch_size must be >= 1, got {batch_size}")
+        self.data_dir = Path(data_dir)
+        self.lake = Lake(self.data_dir)
+        # Sorted: the query orders ties by symbol name, and the index maps back to a name.
+        self.symbols: tuple[str, ...] = tuple(sorted(set(symbols)))
+        self.interval = interval
+        self.interval_ns = interval_ns(interval)
+        self.start_ns = start_ns
+        self.end_ns = end_ns
+        self.batch_size = batch_size
+        self.emit_open_updates = emit_open_updates
+        self._connection = connection
+        self.bars_read = 0
+        """Bars streamed so far (rows inside the range, unlike ``InputFile.rows``)."""
+
+    def files(self) -> list[Path]:
+        """Every lake file the range touches, by symbol then date; raises ``NoDataError``
+        naming the first symbol that has none."""
+        return [path for paths in self._files_by_symbol().values() for path in paths]
+
+    def inputs(self) -> list[InputFile]:
+        """The files this feed reads, with content hashes, for the run manifest."""
+        inputs: list[InputFile] = []
+        for path in self.files():
+            rows = check_bars_file(path)
+            with path.open("rb") as source:
+                digest = hashlib.file_digest(source, "sha256").hexdigest()
+            relative = path.relative_to(self.data_dir).as_posix()
+            inputs.append(InputFile(path=relative, sha256=digest, rows=rows))
+        return inputs
+
+    def messages(self) -> Iterator[Message]:
+        """Every bar of the range as an open then a closed ``BarUpdate``, in time order.
+
+        Checks run now, not at the first ``next``: ``NoDataError`` when a symbol has
+        no bar inside the range, ``LakeSchemaError`` naming a file that is not bars.
+        The iterator returned is the hot loop itself, with no generator around it.
+        """
+        files_by_symbol = self._files_by_symbol()
+        connection = self._connection if self._connection is not None else duckdb.connect()
+        self._check_files(files_by_symbol, connection)
+        params = {
+            "symbols": list(self.symbols),
+            "files": [str(path) for paths in files_by_symbol.values() for path in paths],
+            "start": self.start_ns,
+            "end": self.end_ns,
+        }
+        reader = connection.sql(_QUERY, params=params).to_arrow_reader(self.batch_size)
+        updates = self._updates(reader)
+        if self.emit_open_updates and len(self.symbols) > 1:
+            return _open_before_close(updates)
+        return updates
+
+    def _files_by_symbol(self) -> dict[str, list[Path]]:
+        found: dict[str, list[Path]] = {}
+        for symbol in self.symbols:
+            paths = self.lake.bar_files(symbol, self.interval, self.start_ns, self.end_ns)
+            if not paths:
+                raise NoDataError(self._no_data(symbol))
+            found[symbol] = paths
+        return found
+
+    def _check_files(
+        self, files_by_symbol: dict[str, list[Path]], connection: duckdb.DuckDBPyConnection
+    ) -> None:
+        """Check every file's schema and that each symbol has a bar in the range.
+
+        A non-empty file of a UTC day wholly inside the range proves its symbol has
+        bars from the footer alone; only symbols with nothing but partly covered
+        days are counted with a query.
+        """
+        unproven: list[Path] = []
+        for paths in files_by_symbol.values():
+            proven = False
+            for path in paths:
+                rows = check_bars_file(path)
+                proven = proven or (rows > 0 and self._covers_day(path))
+            if not proven:
+                unproven.extend(paths)
+        if not unproven:
+            return
+        params = {
+            "files": [str(path) for path in unproven],
+            "start": self.start_ns,
+            "end": self.end_ns,
+        }
+        counted = dict(connection.sql(_COUNT_QUERY, params=params).fetchall())
+        for symbol, paths in files_by_symbol.items():
+            if paths[0] in unproven and not counted.get(symbol):
+                raise NoDataError(self._no_data(symbol))
+
+    def _covers_day(self, path: Path) -> bool:
+        """Whether the range holds all of the UTC day of partition file ``path``."""
+        day_start = (dt.date.fromisoformat(path.parent.name.removeprefix("date=")) - _EPOCH).days
+        day_start *= DAY_NS
+        return self.start_ns <= day_start and day_start + DAY_NS <= self.end_ns
+
+    def _updates(self, batches: Iterable[pa.RecordBatch]) -> Iterator[BarUpdate]:
+        """The hot loop: one open and one closed update per row, bar by bar."""
+        names = self.symbols
+        interval = self.interval
+        step = self.interval_ns
+        emit_open = self.emit_open_updates
+        bar_type, update_type = Bar, BarUpdate
+        for batch in batches:
+            _refuse_nulls(batch, names)
+            self.bars_read += batch.num_rows
+            columns = batch.columns
+            if len(names) == 1:
+                symbols: Iterable[str] = itertools.repeat(names[0], batch.num_rows)
+            else:
+                symbols = [names[index] for index in columns[1].to_pylist()]
+            values = (column.to_pylist() for column in columns[2:])
+            rows = zip(columns[0].to_pylist(), symbols, *values, strict=True)
+            for start, symbol, o, h, lo, c, v, q, n in rows:
+                ts = start + step
+                # quote_volume / volume: the close without volume, and never outside
+                # [low, high] (a venue's rounded quote volume can put it an ulp out).
+                vwap = q / v if v else c
+                if vwap > h:
+                    vwap = h
+                elif vwap < lo:
+                    vwap = lo
+                if emit_open:
+                    yield update_type(
+                        ts=start,
+                        closed=False,
+                        bar=bar_type(
+                            ts=ts,
+                            symbol=symbol,
+                            interval=interval,
+                            start=start,
+                            open=o,
+                            high=o,
+                            low=o,
+                            close=o,
+                            volume=0.0,
+                            trades=0,
+                            vwap=o,
+                        ),
+                    )
+                yield update_type(
+                    ts=ts,
+                    closed=True,
+                    bar=bar_type(
+                        ts=ts,
+                        symbol=symbol,
+                        interval=interval,
+                        start=start,
+                        open=o,
+                        high=h,
+                        low=lo,
+                        close=c,
+                        volume=v,
+                        trades=n,
+                        vwap=vwap,
+                    ),
+                )
+
+    def _no_data(self, symbol: str) -> str:
+        dataset_dir = self.lake.dataset_dir(bars_dataset(self.interval))
+        return (
+            f"no {self.interval} bars for {symbol} in [{_iso(self.start_ns)}, "
+            f"{_iso(self.end_ns)}) under {dataset_dir}; "
+            f"run `tickdeck sample-data` to write sample bars, or ingest real ones"
+        )
+
+
+def _open_before_close(updates: Iterable[BarUpdate]) -> Iterator[BarUpdate]:
+    """Reorder one-symbol-at-a-time (open, close) pairs so that all bars opening at a
+    time open before the first of them closes: a close is held back until an open of a
+    later start arrives (or the stream ends)."""
+    closes: list[BarUpdate] = []
+    for update in updates:
+        if update.closed:
+            closes.append(update)
+            continue
+        if closes and closes[0].bar.start != update.ts:
+            yield from closes
+            closes.clear()
+        yield update
+    yield from closes
+
+
+def _refuse_nulls(batch: pa.RecordBatch, names: tuple[str, ...]) -> None:
+    """A null price would travel on as ``None`` and fail far from its cause; stop here."""
+    for column_name, column in zip(batch.schema.names, batch.columns, strict=True):
+        if column.null_count:
+            row = column.is_null().index(True).as_py()
+            start = batch.column(0)[row].as_py()
+            symbol = names[batch.column(1)[row].as_py()]
+            when = _iso(start) if start is not None else "an unknown time"
+            raise LakeSchemaError(f"null {column_name!r} in the lake's bars for {symbol} at {when}")
+
+
+def _iso(ts_ns: int) -> str:
+    moment = dt.datetime.fromtimestamp(ts_ns // 1_000_000_000, dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
