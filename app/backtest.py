@@ -1,0 +1,282 @@
+"""Backtest wiring: the seven actors and the backtest exchange on the deterministic scheduler.
+
+This is the composition root of a historical session: it turns settings into
+actors, connects them on a bus, runs the lake's bars through them, and writes
+the run directory. The same actor classes run live; only the feed, the venue
+gateway and the scheduler differ.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import strategies
+from actors.accountant import Accountant
+from actors.bar_builder import BarBuilder
+from actors.bus import Bus
+from actors.clock import SimClock
+from actors.feed import BarFeed
+from actors.health import ActorHealth, RestartPolicy
+from actors.messages import (
+    DriftDetected,
+    EquityMarked,
+    Fill,
+    Instrument,
+    PositionChanged,
+    RiskRejected,
+    TradingHalted,
+)
+from actors.order_manager import OrderManager
+from actors.reconciler import Reconciler
+from actors.risk import RiskLimits, RiskManager
+from actors.scheduler import DeterministicScheduler
+from actors.strategy import StrategyHost
+from app import artifacts
+from app.metrics import compute_metrics
+from app.settings import Settings, settings_to_toml
+from venues.backtest import BacktestExchange
+from venues.fill_model import FillModelConfig
+
+__all__ = ["BacktestResult", "BacktestSession", "build_backtest", "run_backtest"]
+
+VENUE = "backtest"
+
+
+@dataclass
+class Recorder:
+    """Taps on the bus that keep what the run directory needs, in bus order."""
+
+    fills: list[Fill] = field(default_factory=list)
+    positions: list[PositionChanged] = field(default_factory=list)
+    equity: list[EquityMarked] = field(default_factory=list)
+    rejections: list[RiskRejected] = field(default_factory=list)
+    drifts: list[DriftDetected] = field(default_factory=list)
+    halts: list[TradingHalted] = field(default_factory=list)
+
+    def attach(self, bus: Bus) -> None:
+        bus.subscribe(Fill, self.fills.append, "recorder")
+        bus.subscribe(PositionChanged, self.positions.append, "recorder")
+        bus.subscribe(EquityMarked, self.equity.append, "recorder")
+        bus.subscribe(RiskRejected, self.rejections.append, "recorder")
+        bus.subscribe(DriftDetected, self.drifts.append, "recorder")
+        bus.subscribe(TradingHalted, self.halts.append, "recorder")
+
+
+@dataclass
+class BacktestSession:
+    settings: Settings
+    feed: BarFeed
+    bus: Bus
+    scheduler: DeterministicScheduler
+    order_manager: OrderManager
+    accountant: Accountant
+    recorder: Recorder
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    run_dir: Path | None
+    metrics: dict[str, Any]
+    fingerprint: str
+    bars: int
+    fills: int
+    rejections: int
+    drifts: int
+    halted: str
+    wall_seconds: float
+    health: list[ActorHealth]
+
+
+def _utc_ns(day: dt.date) -> int:
+    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()) * 10**9
+
+
+def _instruments(settings: Settings) -> dict[str, Instrument]:
+    instruments = {}
+    for symbol in settings.backtest.symbols:
+        spec = settings.instrument(symbol)
+        instruments[symbol] = Instrument(
+            ts=0, symbol=symbol, venue=VENUE, base=spec.base, quote=spec.quote,
+            tick_size=spec.tick_size, lot_size=spec.lot_size, min_quantity=spec.min_quantity,
+            min_notional=spec.min_notional,
+        )  # fmt: skip
+    return instruments
+
+
+def build_backtest(settings: Settings, *, end_ns: int | None = None) -> BacktestSession:
+    """Every actor of a backtest, wired on one bus under the deterministic scheduler.
+
+    ``end_ns`` ends the data before the configured end day (benchmarks use it for an
+    exact bar count). Raises the settings', the strategy's or the feed's own error
+    (each names the bad part) before anything runs."""
+    run = settings.backtest
+    instruments = _instruments(settings)
+    plugin = strategies.create(
+        settings.strategy.name, settings.strategy.params, run.symbols, run.interval
+    )
+    feed = BarFeed(
+        data_dir=settings.data.dir, symbols=run.symbols, interval=run.interval,
+        start_ns=_utc_ns(run.start), end_ns=end_ns or _utc_ns(run.end),
+    )  # fmt: skip
+    initial_balances = {run.quote_asset: run.initial_cash}
+    ex = settings.exchange
+    exchange = BacktestExchange(
+        venue=VENUE,
+        instruments=instruments,
+        initial_balances=initial_balances,
+        fill_model=FillModelConfig(
+            taker_fee_bps=ex.taker_fee_bps,
+            maker_fee_bps=ex.maker_fee_bps,
+            half_spread_bps=ex.half_spread_bps,
+            impact_bps=ex.impact_bps,
+            participation_cap=ex.participation_cap,
+            slippage_noise_bps=ex.slippage_noise_bps,
+            seed=run.seed,
+        ),
+    )
+    order_manager = OrderManager()
+    accountant = Accountant(run.quote_asset, run.initial_cash, mark_interval=run.interval)
+    limits = settings.risk
+    actors = [
+        feed,
+        exchange,
+        BarBuilder(base_interval=run.interval),
+        StrategyHost([plugin], instruments),
+        RiskManager(
+            RiskLimits(
+                max_order_notional=limits.max_order_notional,
+                max_position_notional=limits.max_position_notional,
+                daily_loss_limit=limits.daily_loss_limit,
+            )
+        ),
+        order_manager,
+        accountant,
+        Reconciler(
+            venue=VENUE,
+            quote_asset=run.quote_asset,
+            base_assets={symbol: spec.base for symbol, spec in instruments.items()},
+            initial_balances=initial_balances,
+            interval_ns=settings.reconciler.interval_seconds * 10**9,
+        ),
+    ]
+    bus = Bus(actors)
+    recorder = Recorder()
+    recorder.attach(bus)
+    rt = settings.runtime
+    policy = RestartPolicy(
+        max_restarts=rt.max_restarts, window_seconds=rt.restart_window_seconds,
+        initial_backoff_seconds=rt.initial_backoff_seconds,
+        max_backoff_seconds=rt.max_backoff_seconds,
+    )  # fmt: skip
+    scheduler = DeterministicScheduler(bus, SimClock(), policy)
+    return BacktestSession(settings, feed, bus, scheduler, order_manager, accountant, recorder)
+
+
+def _order_rows(order_manager: OrderManager) -> list[artifacts.OrderRow]:
+    rows = []
+    for order in order_manager.orders.values():
+        ticket = order.ticket
+        rows.append(
+            artifacts.OrderRow(
+                client_order_id=order.client_order_id,
+                strategy=order.strategy,
+                symbol=ticket.symbol,
+                side=ticket.side.value,
+                order_type=ticket.order_type.value,
+                quantity=ticket.quantity,
+                limit_price=ticket.limit_price,
+                time_in_force=ticket.time_in_force.value,
+                status=order.status.value,
+                filled_quantity=order.filled_quantity,
+                average_price=order.average_fill_price,
+                submitted_ts=order.created_ts,
+                updated_ts=order.history[-1].ts if order.history else order.created_ts,
+            )
+        )
+    return rows
+
+
+def _config_digest(config_toml: str) -> str:
+    return hashlib.sha256(config_toml.encode()).hexdigest()[:8]
+
+
+def run_backtest(settings: Settings, *, write: bool = True) -> BacktestResult:
+    """Run a backtest end to end and (unless ``write`` is False) write its run directory."""
+    started = dt.datetime.now(dt.UTC)
+    wall_start = time.perf_counter()
+    session = build_backtest(settings)
+    session.scheduler.run(session.feed.messages())
+    wall_seconds = time.perf_counter() - wall_start
+    rec = session.recorder
+    run = settings.backtest
+    metrics = compute_metrics(
+        [(m.ts, m.equity, m.gross_exposure) for m in rec.equity],
+        session.accountant.round_trips,
+        rec.fills,
+        run.initial_cash,
+    )
+    trade_fingerprint = artifacts.fingerprint(rec.fills)
+    inputs = session.feed.inputs()
+    bars = session.feed.bars_read
+    run_dir = None
+    if write:
+        config_toml = settings_to_toml(settings)
+        run_dir = artifacts.new_run_dir(
+            Path(settings.data.dir) / "runs",
+            started.strftime("%Y%m%dT%H%M%SZ"),
+            f"{settings.strategy.name}-{_config_digest(config_toml)}",
+        )
+        (run_dir / "config.toml").write_text(config_toml, encoding="utf-8")
+        artifacts.write_structs(
+            run_dir / "orders.parquet", _order_rows(session.order_manager), artifacts.OrderRow
+        )
+        artifacts.write_structs(run_dir / "fills.parquet", rec.fills, Fill)
+        artifacts.write_structs(run_dir / "positions.parquet", rec.positions, PositionChanged)
+        artifacts.write_structs(run_dir / "equity.parquet", rec.equity, EquityMarked)
+        artifacts.write_json(
+            run_dir / "metrics.json", {**metrics, "fingerprint": trade_fingerprint}
+        )
+        artifacts.write_json(
+            run_dir / "manifest.json",
+            {
+                "run_id": run_dir.name,
+                "code_version": artifacts.code_version(),
+                "seed": run.seed,
+                "symbols": list(run.symbols),
+                "interval": run.interval,
+                "start": run.start.isoformat(),
+                "end": run.end.isoformat(),
+                "strategy": settings.strategy.name,
+                "bars": bars,
+                "fills": len(rec.fills),
+                "fingerprint": trade_fingerprint,
+                "inputs": [
+                    {
+                        "path": item.path,
+                        "sha256": item.sha256,
+                        "rows": item.rows,
+                    }
+                    for item in inputs
+                ],
+                "started_at": started.isoformat(),
+                "finished_at": dt.datetime.now(dt.UTC).isoformat(),
+                "wall_seconds": round(wall_seconds, 3),
+            },
+        )
+    return BacktestResult(
+        run_dir=run_dir,
+        metrics=metrics,
+        fingerprint=trade_fingerprint,
+        bars=bars,
+        fills=len(rec.fills),
+        rejections=len(rec.rejections),
+        drifts=len(rec.drifts),
+        halted=session.scheduler.stop_reason,
+        wall_seconds=wall_seconds,
+        health=list(session.scheduler.health.values()),
+    )

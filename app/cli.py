@@ -1,0 +1,193 @@
+"""The ``tickdeck`` command line: parse, load settings, run, print; bad input is one line.
+
+Every error a user can cause (a bad config key, an unknown strategy, a bad
+parameter, no data for the range) ends as ``tickdeck: error: <what and where>``
+on stderr with exit status 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import strategies
+from actors.feed import NoDataError
+from actors.intervals import UnknownIntervalError
+from actors.strategy import UnknownInstrumentError
+from app.backtest import BacktestResult, run_backtest
+from app.logs import configure_logging
+from app.settings import ConfigError, Settings, load_settings
+from storage.sample import write_sample
+
+__all__ = ["main"]
+
+USER_ERRORS: tuple[type[Exception], ...] = (
+    ConfigError,
+    NoDataError,
+    UnknownIntervalError,
+    UnknownInstrumentError,
+    strategies.StrategyParameterError,
+    strategies.UnknownStrategyError,
+)
+
+DEMO_SEED = 7
+
+
+class UsageError(ValueError):
+    """A command-line argument that parses but makes no sense."""
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
+
+
+def _param(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name.strip(), value.strip()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tickdeck",
+        description="A crypto trading desk for one person. With no command: the demo backtest.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    backtest = commands.add_parser("backtest", help="run a backtest over the lake's bars")
+    backtest.add_argument("--config", type=Path, help="a TOML config (see configs/)")
+    backtest.add_argument("--strategy", help="strategy plug-in name (e.g. sma_cross)")
+    backtest.add_argument("--symbol", help="symbol, or several separated by commas")
+    backtest.add_argument("--interval", help="bar interval (1m, 5m, 15m, 1h, 4h, 1d)")
+    backtest.add_argument("--start", type=_date, help="first UTC day, YYYY-MM-DD")
+    backtest.add_argument("--end", type=_date, help="end UTC day (exclusive), YYYY-MM-DD")
+    backtest.add_argument(
+        "--param", type=_param, action="append", default=[], metavar="NAME=VALUE",
+        help="strategy parameter, repeatable",
+    )  # fmt: skip
+    backtest.add_argument("--data-dir", type=Path, help="data directory (lake and runs)")
+    backtest.add_argument("--seed", type=int, help="seed for every random choice")
+    backtest.set_defaults(handler=_backtest)
+
+    sample = commands.add_parser("sample-data", help="generate seeded sample bars into the lake")
+    sample.add_argument("--symbol", default="BTCUSDT")
+    sample.add_argument("--start", type=_date, default=dt.date(2024, 1, 1))
+    sample.add_argument("--days", type=int, default=30)
+    sample.add_argument("--seed", type=int, default=DEMO_SEED)
+    sample.add_argument("--data-dir", type=Path, help="data directory (default: settings)")
+    sample.set_defaults(handler=_sample_data)
+    return parser
+
+
+def _overrides(args: argparse.Namespace, base: Settings) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    if args.data_dir is not None:
+        overrides["data.dir"] = str(args.data_dir)
+    if args.symbol:
+        overrides["backtest.symbols"] = [s.strip() for s in args.symbol.split(",") if s.strip()]
+    for key in ("interval", "start", "end", "seed"):
+        value = getattr(args, key)
+        if value is not None:
+            overrides[f"backtest.{key}"] = value
+    switched = args.strategy is not None and args.strategy != base.strategy.name
+    if args.strategy is not None:
+        overrides["strategy.name"] = args.strategy
+    if args.param or switched:
+        params = {} if switched else dict(base.strategy.params)
+        params.update(dict(args.param))
+        overrides["strategy.params"] = params
+    return overrides
+
+
+def _is_demo(args: argparse.Namespace) -> bool:
+    """The built-in demo: no config and no data selection on the command line."""
+    chosen = (args.config, args.symbol, args.interval, args.start, args.end, args.strategy)
+    return all(value is None for value in chosen) and not args.param
+
+
+def _ensure_demo_data(settings: Settings) -> None:
+    run = settings.backtest
+    days = (run.end - run.start).days
+    for symbol in run.symbols:
+        written = write_sample(
+            Path(settings.data.dir), symbol, run.start, days, DEMO_SEED, only_missing=True
+        )
+        if written:
+            print(
+                f"First run: generated {days} days of sample {symbol} {run.interval} bars "
+                f"(seed {DEMO_SEED}) into {Path(settings.data.dir) / 'lake'}"
+            )
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    base = load_settings(args.config)
+    settings = load_settings(args.config, _overrides(args, base))
+    configure_logging(settings.log.level, json=settings.log.json)
+    if _is_demo(args):
+        _ensure_demo_data(settings)
+    result = run_backtest(settings)
+    _print_result(settings, result)
+    return 0
+
+
+def _sample_data(args: argparse.Namespace) -> int:
+    settings = load_settings(None, {"data.dir": str(args.data_dir)} if args.data_dir else None)
+    if args.days < 1:
+        raise UsageError(f"--days must be at least 1, got {args.days}")
+    paths = write_sample(Path(settings.data.dir), args.symbol, args.start, args.days, args.seed)
+    print(f"wrote {len(paths)} daily files of {args.symbol} 1m bars under {paths[0].parents[2]}")
+    return 0
+
+
+def _format(name: str, value: Any) -> str:
+    percent = {"total_return", "cagr", "max_drawdown", "win_rate", "exposure_time"}
+    if isinstance(value, float):
+        return f"{value:.2%}" if name in percent else f"{value:,.4f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _print_result(settings: Settings, result: BacktestResult) -> None:
+    run = settings.backtest
+    rate = result.bars / result.wall_seconds if result.wall_seconds else 0.0
+    print(
+        f"backtest {settings.strategy.name} {','.join(run.symbols)} {run.interval} "
+        f"{run.start} -> {run.end}: {result.bars:,} bars, {result.fills:,} fills, "
+        f"{result.wall_seconds:.2f} s ({rate:,.0f} bars/s)"
+    )
+    width = max(len(name) for name in result.metrics)
+    for name, value in result.metrics.items():
+        print(f"  {name:<{width}}  {_format(name, value):>16}")
+    if result.rejections:
+        print(f"  risk rejected {result.rejections} intents")
+    if result.drifts:
+        print(f"  reconciliation found drift {result.drifts} times")
+    if result.halted:
+        print(f"  HALTED: {result.halted}")
+    print(f"fingerprint {result.fingerprint}")
+    print(f"run dir     {result.run_dir}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["backtest"])
+    try:
+        return int(args.handler(args))
+    except (*USER_ERRORS, UsageError) as error:
+        print(f"tickdeck: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
