@@ -20,7 +20,7 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from actors.actor import Actor
-from actors.messages import Message
+from actors.messages import ALL_MESSAGES, Message
 
 __all__ = ["Bus", "DuplicateActorError", "Inbox", "InboxStatistics", "Route"]
 
@@ -46,21 +46,34 @@ class Bus:
     def __init__(self, actors: Sequence[Actor]) -> None:
         self.actors: dict[str, Actor] = {}
         self._routes: dict[type[Message], list[Route]] = {}
+        # Every catalog type -> its handlers, kept in step with the routes and mutated
+        # in place, so a dispatcher may hold on to it: delivery is one lookup, no .get.
+        self.handlers: dict[type[Message], tuple[Handler, ...]] = dict.fromkeys(ALL_MESSAGES, ())
         for actor in actors:
             if actor.name in self.actors:
                 raise DuplicateActorError(f"two actors named {actor.name!r}")
             self.actors[actor.name] = actor
             for message_type, handler in actor.handlers().items():
-                self._routes.setdefault(message_type, []).append(Route(actor.name, handler, actor))
+                self._add(message_type, Route(actor.name, handler, actor))
+
+    def _add(self, message_type: type[Message], route: Route) -> None:
+        self._routes.setdefault(message_type, []).append(route)
+        self.handlers[message_type] = tuple(r.handler for r in self._routes[message_type])
 
     def subscribe(self, message_type: type[Message], handler: Handler, owner: str) -> None:
         """Deliver ``message_type`` to a plain callable too (a tap: recorder, journal)."""
-        self._routes.setdefault(message_type, []).append(Route(owner, handler, None))
+        self._add(message_type, Route(owner, handler, None))
 
     def unroute(self, owner: str) -> None:
         """Stop delivering anything to ``owner`` (an actor that failed for good)."""
         for message_type, routes in self._routes.items():
-            self._routes[message_type] = [route for route in routes if route.owner != owner]
+            kept = [route for route in routes if route.owner != owner]
+            self._routes[message_type] = kept
+            self.handlers[message_type] = tuple(route.handler for route in kept)
+
+    def route_of(self, message_type: type[Message], handler: Handler) -> Route:
+        """The route a handler was subscribed by (to blame a failure on its owner)."""
+        return next(r for r in self._routes[message_type] if r.handler == handler)
 
     def routes(self, message_type: type[Message]) -> list[Route]:
         return self._routes.get(message_type, [])

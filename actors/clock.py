@@ -8,10 +8,13 @@ sixty one-minute bars, instantly) and tests never sleep.
 from __future__ import annotations
 
 import heapq
+import sys
 import time
 from typing import NamedTuple, Protocol
 
 __all__ = ["Clock", "DueTimer", "LiveClock", "SimClock", "Timer"]
+
+_NEVER = sys.maxsize
 
 
 class Timer(NamedTuple):
@@ -57,34 +60,42 @@ class SimClock:
     are due one interval after it. Timers due at or before a new time fire
     first, in due order (ties in the order they were set), each at its own due
     time, so a timer's handler sees the world as of that moment.
+
+    ``now_ns`` and ``deadline`` are plain attributes so the deterministic
+    scheduler's hot loop can compare and move time without a call per message.
     """
 
     def __init__(self, start_ns: int | None = None) -> None:
-        self._now = start_ns if start_ns is not None else 0
+        self.now_ns = start_ns if start_ns is not None else 0
         self._started = start_ns is not None
         self._heap: list[tuple[int, int, Timer]] = []
         self._counter = 0
         self._unstarted: list[Timer] = []
+        # The earliest time at which ``next_due`` has work: the first timer, or at
+        # once while time has not started.
+        self.deadline = _NEVER if self._started else -1
 
     def now(self) -> int:
-        return self._now
+        return self.now_ns
 
     def set_timer(self, owner: str, name: str, interval_ns: int) -> None:
         if interval_ns <= 0:
             raise ValueError(f"timer {owner}/{name}: interval must be positive, got {interval_ns}")
         timer = Timer(owner, name, interval_ns)
         if self._started:
-            self._push(self._now + interval_ns, timer)
+            self._push(self.now_ns + interval_ns, timer)
         else:
             self._unstarted.append(timer)
 
     def _push(self, due: int, timer: Timer) -> None:
         self._counter += 1
         heapq.heappush(self._heap, (due, self._counter, timer))
+        self.deadline = self._heap[0][0]
 
     def _start(self, ts: int) -> None:
         self._started = True
-        self._now = ts
+        self.now_ns = ts
+        self.deadline = _NEVER
         for timer in self._unstarted:
             self._push(ts + timer.interval_ns, timer)
         self._unstarted.clear()
@@ -98,13 +109,13 @@ class SimClock:
             return None
         due, _, timer = heapq.heappop(heap)
         self._push(due + timer.interval_ns, timer)
-        if due > self._now:
-            self._now = due
+        if due > self.now_ns:
+            self.now_ns = due
         return DueTimer(due, timer)
 
     def advance_to(self, ts: int) -> None:
         """Move time forward (never back). Drain ``next_due`` first to fire timers."""
         if not self._started:
             self._start(ts)
-        elif ts > self._now:
-            self._now = ts
+        elif ts > self.now_ns:
+            self.now_ns = ts

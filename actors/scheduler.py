@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from actors.bus import Bus, Route
 from actors.clock import SimClock
 from actors.health import ActorHealth, ActorState, RestartPolicy
-from actors.messages import EndOfData, Message, TimerFired, TradingHalted
+from actors.messages import ALL_MESSAGES, EndOfData, Message, TimerFired, TradingHalted
 
 __all__ = ["DeterministicScheduler", "SchedulerBase"]
 
@@ -52,24 +52,50 @@ class DeterministicScheduler(SchedulerBase):
         super().__init__(bus, policy)
         self.clock = clock or SimClock()
         self._queue: deque[Message] = deque()
-        self.delivered: dict[type[Message], int] = {}
+        self.delivered: dict[type[Message], int] = dict.fromkeys(ALL_MESSAGES, 0)
         for actor in bus.actors.values():
             actor.attach(self._queue.append, self.clock)
 
     def publish(self, message: Message) -> None:
         """Publish from outside the actors (a source, a command) and run it to quiescence."""
-        self._advance(message.ts)
-        self._queue.append(message)
-        self._drain()
+        self.run_messages((message,))
 
     def run(self, source: Iterable[Message]) -> None:
         """Start the actors, publish every source message, then ``EndOfData``."""
         self.start()
-        for message in source:
-            if self.stopping:
-                break
-            self.publish(message)
+        self.run_messages(source)
         self.finish()
+
+    def run_messages(self, source: Iterable[Message], *, settle: bool = False) -> None:
+        """Publish each source message in turn, each run to quiescence first; stop taking
+        source messages once the session is stopping, unless ``settle``.
+
+        This loop is the backtest's hot path, so the drain is written inline: one
+        type lookup per message and one call per delivery.
+        """
+        queue = self._queue
+        popleft, append = queue.popleft, queue.append
+        handlers = self.bus.handlers
+        delivered = self.delivered
+        clock = self.clock
+        for message in source:
+            if self.stopping and not settle:
+                break
+            ts = message.ts
+            if ts >= clock.deadline:
+                self._fire_timers(ts)
+            if ts > clock.now_ns:
+                clock.now_ns = ts
+            append(message)
+            while queue:
+                message = popleft()
+                message_type = type(message)
+                delivered[message_type] += 1
+                for handler in handlers[message_type]:
+                    try:
+                        handler(message)
+                    except Exception as error:
+                        self._restart(self.bus.route_of(message_type, handler), error)
 
     def start(self) -> None:
         for name, actor in self.bus.actors.items():
@@ -78,36 +104,18 @@ class DeterministicScheduler(SchedulerBase):
 
     def finish(self) -> None:
         """Settle the session: actors see ``EndOfData`` at the last time and drain."""
-        self._queue.append(EndOfData(ts=self.clock.now()))
-        self._drain()
+        self.run_messages((EndOfData(ts=self.clock.now()),), settle=True)
         for health in self.health.values():
             if health.state is not ActorState.FAILED:
                 health.state = ActorState.STOPPED
         self._count_processed()
 
-    def _advance(self, ts: int) -> None:
-        clock = self.clock
-        while (due := clock.next_due(ts)) is not None:
+    def _fire_timers(self, ts: int) -> None:
+        """Deliver every timer due at or before ``ts``, each at its own time, in order."""
+        while (due := self.clock.next_due(ts)) is not None:
             timer = due.timer
-            self._queue.append(TimerFired(ts=due.due, owner=timer.owner, name=timer.name))
-            self._drain()
-        clock.advance_to(ts)
-
-    def _drain(self) -> None:
-        queue = self._queue
-        popleft = queue.popleft
-        routes = self.bus.route_table()
-        delivered = self.delivered
-        empty: list[Route] = []
-        while queue:
-            message = popleft()
-            message_type = type(message)
-            delivered[message_type] = delivered.get(message_type, 0) + 1
-            for route in routes.get(message_type, empty):
-                try:
-                    route.handler(message)
-                except Exception as error:
-                    self._restart(route, error)
+            self.run_messages((TimerFired(ts=due.due, owner=timer.owner, name=timer.name),))
+        self.clock.advance_to(ts)
 
     def _restart(self, route: Route, error: Exception) -> None:
         """Restart at once (simulated time has no backoff to wait) or halt on a crash loop."""
@@ -124,6 +132,5 @@ class DeterministicScheduler(SchedulerBase):
         counting each delivery on the hot path)."""
         for name, health in self.health.items():
             health.processed = sum(
-                self.delivered.get(message_type, 0)
-                for message_type in self.bus.subscribed_types(name)
+                self.delivered[message_type] for message_type in self.bus.subscribed_types(name)
             )
