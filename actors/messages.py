@@ -432,12 +432,24 @@ class OrderStatusReport(Message):
 
 class VenueSnapshot(Message):
     """The venue's view of the account, answered to a ``Reconcile``: balances per asset,
-    open orders, and the ids of every trade since the start of the session."""
+    open orders, and the ids of the trades after the requested cursor.
+
+    The venue numbers its trades 1, 2, 3... in the order it executed them (its trade
+    sequence). ``trade_ids`` are the ids of the trades numbered ``since_trade + 1`` up
+    to ``trade_cursor``, oldest first: ``since_trade`` echoes the request, so a reader
+    knows what the ids cover, and ``trade_cursor`` (the venue's latest trade number) is
+    the ``since_trade`` of the next request, which then carries only newer trades. So a
+    snapshot costs the trades since the last one, not the session's whole history
+    (Binance pages ``myTrades`` the same way, with an inclusive ``fromId``). A snapshot
+    written before the cursor existed decodes with both at 0 and every trade id in
+    ``trade_ids``: the whole history, which is still a correct answer."""
 
     venue: str
     balances: dict[str, Decimal]
     open_orders: tuple[OrderStatusReport, ...] = ()
     trade_ids: tuple[str, ...] = ()
+    since_trade: int = 0
+    trade_cursor: int = 0
 
 
 class Drift(msgspec.Struct, frozen=True, kw_only=True):
@@ -506,7 +518,11 @@ class SaveSnapshot(Message):
 
 
 class Reconcile(Message):
-    pass
+    """Ask the venue for a ``VenueSnapshot``. ``since_trade`` is a trade number of the
+    venue's sequence (see ``VenueSnapshot``): the snapshot lists only the trades after
+    it. 0, the default (and an operator's request), asks for every trade."""
+
+    since_trade: int = 0
 
 
 def _catalog() -> tuple[type[Message], ...]:

@@ -19,6 +19,38 @@ book shows up as a balance drift against the venue.
 The reconciler never subscribes to ``Reconcile``: it publishes that command to
 the venue, and the operator's ``Reconcile`` reaches the venue directly; the
 answer comes back here either way.
+
+Trades are reconciled incrementally, so that a snapshot costs the trades since
+the previous one and not the session's history (a million one-minute bars with
+hourly reconciliation make ~16,700 snapshots). Each ``Reconcile`` asks for the
+trades after ``trade_cursor``, the venue's trade sequence number that the last
+snapshot reached (``VenueSnapshot`` documents the cursor). The reconciler keeps
+the fills the venue has not listed yet, in arrival order, and the venue trades it
+holds no fill for. A trade the venue lists confirms our fill, or repeats one
+already confirmed (a request from 0, such as the operator's, lists them all), or
+is new to us: ``missing_fill``, reported on every snapshot until its Fill arrives.
+Our fills that the venue should have listed by then and did not are
+``unknown_fill``, reported until the venue lists them.
+
+"Should have listed" means: we held the fill when we sent our latest
+``Reconcile``. A venue executes a trade before it tells us, so a fill we hold
+when we ask is one its answer must list; a fill that arrives while the request
+is out (live: the gateway's query races the execution stream) may or may not be
+in the answer, and is judged at the next snapshot, whose cursor still covers it.
+This assumes the answer that arrives is the one to our latest request, which
+holds while answers take less than the reconciliation interval. An operator's
+snapshot arrives unasked and is judged by our latest request too: the fills after
+it wait for our next one. In a backtest the deterministic scheduler fires timers,
+and delivers ``EndOfData``, only when everything the previous bar caused has been
+handled, so no fill is ever in flight: every fill we hold when the snapshot comes
+is due, and the check is exact. The other direction has the same race live: a
+trade listed before its Fill reaches us is a ``missing_fill`` (and a balance
+drift) for one snapshot, cleared when the Fill arrives; never in a backtest.
+
+A snapshot that does not cover every trade after our cursor (it starts after it,
+or a stale answer ends before it) cannot show that a fill is absent: it confirms
+what it lists and reports what is missing, but skips the unknown-fill check and
+leaves the cursor where it is.
 """
 
 from __future__ import annotations
@@ -81,6 +113,8 @@ class Reconciler(Actor):
     ``base_assets`` maps each symbol to its base asset (``BTCUSDT`` -> ``BTC``), so a
     position can be checked against the venue's balance of that asset;
     ``initial_balances`` are the venue account's balances when the session started.
+    ``trade_cursor`` is the venue's trade sequence number that the snapshots have covered
+    so far: the next ``Reconcile`` asks for the trades after it.
     """
 
     name = "reconciler"
@@ -102,11 +136,18 @@ class Reconciler(Actor):
         self._base_assets = dict(base_assets)
         self._initial_balances = dict(initial_balances)
         self._orders: dict[str, _OpenOrder] = {}
-        self._trade_ids: set[str] = set()
+        self._trade_ids: set[str] = set()  # every fill we booked, confirmed or not
         self._trade_keys: set[tuple[str, str]] = set()
+        # Our fills the venue has not listed yet: trade id -> arrival number, in arrival
+        # order; and the venue's trades we hold no fill for, in the order it listed them.
+        self._unconfirmed: dict[str, int] = {}
+        self._missing: dict[str, None] = {}
+        self._arrivals = 0
+        self._due_through = 0  # arrival number of the last fill we held at our last request
         self._flows: dict[str, Decimal] = {}  # asset -> net change from trading (not positions)
         self._positions: dict[str, Decimal] = {}
         self.reports = 0
+        self.trade_cursor = 0
         self.last_drift: DriftDetected | None = None
         self.drifting = False
 
@@ -118,10 +159,14 @@ class Reconciler(Actor):
 
     def on_timer_fired(self, message: TimerFired) -> None:
         if message.owner == self.name and message.name == _TIMER:
-            self.publish(Reconcile(ts=message.ts))
+            self._request(message.ts)
 
     def on_end_of_data(self, message: EndOfData) -> None:
-        self.publish(Reconcile(ts=message.ts))
+        self._request(message.ts)
+
+    def _request(self, ts: int) -> None:
+        self._due_through = self._arrivals
+        self.publish(Reconcile(ts=ts, since_trade=self.trade_cursor))
 
     # --- our view -------------------------------------------------------------------------
 
@@ -168,6 +213,11 @@ class Reconciler(Actor):
         if fill.trade_id:
             self._trade_keys.add(key)
             self._trade_ids.add(fill.trade_id)
+            if fill.trade_id in self._missing:
+                del self._missing[fill.trade_id]  # the venue listed it before it reached us
+            else:
+                self._arrivals += 1
+                self._unconfirmed.setdefault(fill.trade_id, self._arrivals)
         order = self._orders.get(fill.client_order_id)
         if order is None:
             return
@@ -189,7 +239,7 @@ class Reconciler(Actor):
             [
                 *self._balance_drifts(snapshot.balances),
                 *self._order_drifts(snapshot.open_orders),
-                *self._trade_drifts(snapshot.trade_ids),
+                *self._reconcile_trades(snapshot),
             ],
             key=lambda drift: (drift.kind, drift.key, drift.ours, drift.venue),
         )
@@ -199,6 +249,11 @@ class Reconciler(Actor):
             self.last_drift = DriftDetected(ts=snapshot.ts, diffs=tuple(diffs))
             _log.warning("drift_detected", venue=self.venue, count=len(diffs))
             self.publish(self.last_drift)
+
+    @property
+    def unconfirmed_fills(self) -> tuple[str, ...]:
+        """Trade ids of our fills the venue has not listed yet, oldest first."""
+        return tuple(self._unconfirmed)
 
     def expected_balances(self) -> dict[str, Decimal]:
         """Per asset: the initial balance, plus trading cash flows and fees, plus positions."""
@@ -273,12 +328,26 @@ class Reconciler(Actor):
         )
         return drifts
 
-    def _trade_drifts(self, venue_trade_ids: tuple[str, ...]) -> list[Drift]:
-        theirs = set(venue_trade_ids)
-        ours = self._trade_ids
-        if len(theirs) == len(ours) and ours.issuperset(theirs):
-            return []
-        return [
-            *(Drift(kind="missing_fill", key=tid, ours="", venue=tid) for tid in theirs - ours),
-            *(Drift(kind="unknown_fill", key=tid, ours=tid, venue="") for tid in ours - theirs),
+    def _reconcile_trades(self, snapshot: VenueSnapshot) -> list[Drift]:
+        """Confirm our fills with the trades the snapshot lists, and report the missing and
+        the unknown ones (the module docstring says when a fill counts as unknown). Costs
+        the listed trades plus the drifts, never the session's history."""
+        unconfirmed, missing, ours = self._unconfirmed, self._missing, self._trade_ids
+        for trade_id in snapshot.trade_ids:
+            if trade_id in ours:
+                unconfirmed.pop(trade_id, None)
+            else:
+                missing[trade_id] = None
+        drifts = [
+            Drift(kind="missing_fill", key=trade_id, ours="", venue=trade_id)
+            for trade_id in missing
         ]
+        if not snapshot.since_trade <= self.trade_cursor <= snapshot.trade_cursor:
+            return drifts
+        self.trade_cursor = snapshot.trade_cursor
+        due_through = self._due_through
+        for trade_id, arrival in unconfirmed.items():
+            if arrival > due_through:
+                break  # arrival order: every later fill arrived later still
+            drifts.append(Drift(kind="unknown_fill", key=trade_id, ours=trade_id, venue=""))
+        return drifts

@@ -139,6 +139,7 @@ class BacktestExchange(Actor):
         self._last_closed: dict[str, Bar] = {}
         self._accepted_ids: set[str] = set()
         self._order_count = 0
+        # Trade ids in execution order; the list index + 1 is the trade's sequence number.
         self._trade_ids: list[str] = []
 
     # --- read API ---------------------------------------------------------------------
@@ -216,14 +217,21 @@ class BacktestExchange(Actor):
         self._report(order, self.clock.now(), OrderStatus.CANCELED)
 
     def on_reconcile(self, msg: Reconcile) -> None:
-        now = self.clock.now()
+        # Trade n (1-based, the venue's trade sequence) is self._trade_ids[n - 1], so the
+        # trades after ``since_trade`` are one slice: the answer costs the new trades only.
+        # A request outside the sequence is clamped rather than refused, and the echo says
+        # what the ids cover.
+        cursor = len(self._trade_ids)
+        since = min(max(msg.since_trade, 0), cursor)
         self.publish(
             VenueSnapshot(
-                ts=now,
+                ts=self.clock.now(),
                 venue=self.venue,
                 balances=self.balances,
                 open_orders=self.working_orders,
-                trade_ids=tuple(self._trade_ids),
+                trade_ids=tuple(self._trade_ids[since:]),
+                since_trade=since,
+                trade_cursor=cursor,
             )
         )
 

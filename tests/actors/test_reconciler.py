@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from actors.accountant import Accountant
 from actors.actor import Actor
@@ -14,6 +16,7 @@ from actors.messages import (
     Bar,
     Drift,
     DriftDetected,
+    EndOfData,
     EquityMarked,
     Fill,
     Heartbeat,
@@ -152,13 +155,28 @@ def drifts(out: list[Message]) -> list[Drift]:
     return list(detected[0].diffs)
 
 
+def ask(reconciler: Reconciler, out: list[Message], ts: int = JAN_1 + HOUR) -> Reconcile:
+    """Our request, as the timer sends it, taken off ``out`` so that ``out`` then holds
+    only what the answer causes."""
+    reconciler.on_timer_fired(TimerFired(ts=ts, owner="reconciler", name="reconcile"))
+    request = out.pop()
+    assert isinstance(request, Reconcile)
+    return request
+
+
+def answer(reconciler: Reconciler, out: list[Message], snapshot: VenueSnapshot) -> None:
+    """Our request, then the venue's answer: the order in which a session runs them."""
+    ask(reconciler, out, snapshot.ts)
+    reconciler.on_venue_snapshot(snapshot)
+
+
 # --- comparison -----------------------------------------------------------------------
 
 
 def test_matching_snapshot_publishes_no_drift() -> None:
     reconciler, out = make_reconciler()
     feed_session(reconciler)
-    reconciler.on_venue_snapshot(matching_snapshot())
+    answer(reconciler, out, matching_snapshot())
     assert out == []
     assert reconciler.reports == 1
     assert not reconciler.drifting
@@ -169,7 +187,7 @@ def test_quote_balance_difference_is_a_balance_drift() -> None:
     reconciler, out = make_reconciler()
     feed_session(reconciler)
     balances = {"USDT": Decimal("9909.90"), "BTC": Decimal("0.9"), "BNB": Decimal("1")}
-    reconciler.on_venue_snapshot(matching_snapshot(balances=balances))
+    answer(reconciler, out, matching_snapshot(balances=balances))
     assert drifts(out) == [Drift(kind="balance", key="USDT", ours="9909.91", venue="9909.90")]
     assert reconciler.drifting
     assert reconciler.last_drift is not None
@@ -180,7 +198,7 @@ def test_base_balance_is_checked_against_the_position() -> None:
     reconciler, out = make_reconciler()
     feed_session(reconciler)
     balances = {"USDT": Decimal("9909.91"), "BTC": Decimal("0.8"), "BNB": Decimal("1")}
-    reconciler.on_venue_snapshot(matching_snapshot(balances=balances))
+    answer(reconciler, out, matching_snapshot(balances=balances))
     assert drifts(out) == [Drift(kind="balance", key="BTC", ours="0.9", venue="0.8")]
 
 
@@ -188,7 +206,7 @@ def test_an_asset_only_the_venue_holds_is_a_balance_drift() -> None:
     reconciler, out = make_reconciler()
     feed_session(reconciler)
     balances = {"USDT": Decimal("9909.91"), "BTC": Decimal("0.9"), "BNB": Decimal("1")}
-    reconciler.on_venue_snapshot(matching_snapshot(balances={**balances, "ETH": Decimal("2")}))
+    answer(reconciler, out, matching_snapshot(balances={**balances, "ETH": Decimal("2")}))
     assert drifts(out) == [Drift(kind="balance", key="ETH", ours="0", venue="2")]
 
 
@@ -196,7 +214,7 @@ def test_an_asset_the_venue_omits_counts_as_zero_there() -> None:
     reconciler, out = make_reconciler()
     feed_session(reconciler)
     balances = {"USDT": Decimal("9909.91"), "BTC": Decimal("0.9")}
-    reconciler.on_venue_snapshot(matching_snapshot(balances=balances))
+    answer(reconciler, out, matching_snapshot(balances=balances))
     assert drifts(out) == [Drift(kind="balance", key="BNB", ours="1", venue="0")]
 
 
@@ -205,9 +223,7 @@ def test_fee_in_another_asset_is_taken_from_that_asset() -> None:
     reconciler.on_fill(fill("x", "t1", "1", "1", fee="0.01", fee_asset="BNB"))
     reconciler.on_position_changed(position("1"))
     balances = {"USDT": Decimal("9900"), "BTC": Decimal("1"), "BNB": Decimal("0.99")}
-    reconciler.on_venue_snapshot(
-        matching_snapshot(balances=balances, open_orders=(), trade_ids=("t1",))
-    )
+    answer(reconciler, out, matching_snapshot(balances=balances, open_orders=(), trade_ids=("t1",)))
     assert out == []
 
 
@@ -223,14 +239,14 @@ def test_position_in_a_symbol_without_a_base_asset_is_reported() -> None:
     reconciler, out = make_reconciler()
     feed_session(reconciler)
     reconciler.on_position_changed(position("3", symbol="SOLUSDT"))
-    reconciler.on_venue_snapshot(matching_snapshot())
+    answer(reconciler, out, matching_snapshot())
     assert drifts(out) == [Drift(kind="unmapped_symbol", key="SOLUSDT", ours="3", venue="")]
 
 
 def test_our_open_order_unknown_to_the_venue_is_an_unknown_order() -> None:
     reconciler, out = make_reconciler()
     feed_session(reconciler)
-    reconciler.on_venue_snapshot(matching_snapshot(open_orders=()))
+    answer(reconciler, out, matching_snapshot(open_orders=()))
     assert drifts(out) == [Drift(kind="unknown_order", key="a", ours="PARTIALLY_FILLED", venue="")]
 
 
@@ -238,7 +254,7 @@ def test_venue_open_order_not_in_our_view_is_a_missing_order() -> None:
     reconciler, out = make_reconciler()
     feed_session(reconciler)
     orders = (report("a", "1", "0.4"), report("z", "2", "0", OrderStatus.ACCEPTED))
-    reconciler.on_venue_snapshot(matching_snapshot(open_orders=orders))
+    answer(reconciler, out, matching_snapshot(open_orders=orders))
     assert drifts(out) == [Drift(kind="missing_order", key="z", ours="", venue="ACCEPTED")]
 
 
@@ -246,7 +262,7 @@ def test_order_status_filled_and_quantity_are_compared() -> None:
     reconciler, out = make_reconciler()
     feed_session(reconciler)
     orders = (report("a", "2", "0.5", OrderStatus.ACCEPTED),)
-    reconciler.on_venue_snapshot(matching_snapshot(open_orders=orders))
+    answer(reconciler, out, matching_snapshot(open_orders=orders))
     assert drifts(out) == [
         Drift(kind="order_filled", key="a", ours="0.4", venue="0.5"),
         Drift(kind="order_quantity", key="a", ours="1", venue="2"),
@@ -265,7 +281,7 @@ def test_accepted_order_without_fills_matches_an_accepted_venue_order() -> None:
         open_orders=(report("c", "1", "0", OrderStatus.ACCEPTED),),
         trade_ids=(),
     )
-    reconciler.on_venue_snapshot(snapshot)
+    answer(reconciler, out, snapshot)
     assert out == []
 
 
@@ -275,7 +291,7 @@ def test_a_submitted_order_the_venue_never_acknowledged_shows_as_submitted() -> 
     snapshot = matching_snapshot(
         balances={"USDT": Decimal("10000"), "BNB": Decimal("1")}, open_orders=(), trade_ids=()
     )
-    reconciler.on_venue_snapshot(snapshot)
+    answer(reconciler, out, snapshot)
     assert drifts(out) == [Drift(kind="unknown_order", key="c", ours="SUBMITTED", venue="")]
 
 
@@ -283,7 +299,7 @@ def test_resubmitting_a_client_id_keeps_what_we_know_of_the_order() -> None:
     reconciler, out = make_reconciler()
     feed_session(reconciler)
     reconciler.on_submit_order(submit("a", "1"))
-    reconciler.on_venue_snapshot(matching_snapshot())
+    answer(reconciler, out, matching_snapshot())
     assert out == []
 
 
@@ -301,7 +317,7 @@ def test_a_closed_order_leaves_our_open_orders(closing: Message) -> None:
     feed_session(reconciler)
     handler = reconciler.handlers()[type(closing)]
     handler(closing)
-    reconciler.on_venue_snapshot(matching_snapshot(open_orders=()))
+    answer(reconciler, out, matching_snapshot(open_orders=()))
     assert out == []
 
 
@@ -315,21 +331,21 @@ def test_a_fill_reaching_the_order_quantity_closes_the_order() -> None:
         open_orders=(),
         trade_ids=("t1", "t2", "t3"),
     )
-    reconciler.on_venue_snapshot(snapshot)
+    answer(reconciler, out, snapshot)
     assert out == []
 
 
 def test_venue_trade_we_never_saw_is_a_missing_fill() -> None:
     reconciler, out = make_reconciler()
     feed_session(reconciler)
-    reconciler.on_venue_snapshot(matching_snapshot(trade_ids=("t1", "t2", "t9")))
+    answer(reconciler, out, matching_snapshot(trade_ids=("t1", "t2", "t9")))
     assert drifts(out) == [Drift(kind="missing_fill", key="t9", ours="", venue="t9")]
 
 
 def test_our_fill_the_venue_does_not_know_is_an_unknown_fill() -> None:
     reconciler, out = make_reconciler()
     feed_session(reconciler)
-    reconciler.on_venue_snapshot(matching_snapshot(trade_ids=("t1",)))
+    answer(reconciler, out, matching_snapshot(trade_ids=("t1",)))
     assert drifts(out) == [Drift(kind="unknown_fill", key="t2", ours="t2", venue="")]
 
 
@@ -337,7 +353,7 @@ def test_a_duplicated_fill_is_counted_once() -> None:
     reconciler, out = make_reconciler()
     feed_session(reconciler)
     reconciler.on_fill(fill("b", "t2", "0.5", "0.5", fee="0.05"))
-    reconciler.on_venue_snapshot(matching_snapshot())
+    answer(reconciler, out, matching_snapshot())
     assert out == []
 
 
@@ -349,7 +365,7 @@ def test_drifts_are_sorted_by_kind_then_key() -> None:
         open_orders=(report("z", "1", "0"), report("y", "1", "0")),
         trade_ids=("t9", "t1", "t8"),
     )
-    reconciler.on_venue_snapshot(snapshot)
+    answer(reconciler, out, snapshot)
     assert [(drift.kind, drift.key) for drift in drifts(out)] == [
         ("balance", "BTC"),
         ("balance", "USDT"),
@@ -365,7 +381,7 @@ def test_drifts_are_sorted_by_kind_then_key() -> None:
 def test_snapshot_of_another_venue_is_ignored() -> None:
     reconciler, out = make_reconciler()
     feed_session(reconciler)
-    reconciler.on_venue_snapshot(matching_snapshot(venue="kraken", balances={}))
+    answer(reconciler, out, matching_snapshot(venue="kraken", balances={}))
     assert out == []
     assert reconciler.reports == 0
 
@@ -373,8 +389,8 @@ def test_snapshot_of_another_venue_is_ignored() -> None:
 def test_last_drift_is_kept_after_a_clean_report() -> None:
     reconciler, out = make_reconciler()
     feed_session(reconciler)
-    reconciler.on_venue_snapshot(matching_snapshot(trade_ids=("t1",)))
-    reconciler.on_venue_snapshot(matching_snapshot())
+    answer(reconciler, out, matching_snapshot(trade_ids=("t1",)))
+    answer(reconciler, out, matching_snapshot())
     assert len(drifts(out)) == 1
     assert reconciler.reports == 2
     assert not reconciler.drifting
@@ -382,11 +398,236 @@ def test_last_drift_is_kept_after_a_clean_report() -> None:
     assert reconciler.last_drift.ts == JAN_1 + HOUR
 
 
+# --- incremental trade reconciliation --------------------------------------------------
+
+
+def trade(number: int) -> Fill:
+    """Our fill of venue trade ``t<number>``, of an order the reconciler does not track."""
+    return fill(f"o{number}", f"t{number}", "0.1", "0.1")
+
+
+def venue_trades(reconciler: Reconciler, since: int, cursor: int, *numbers: int) -> VenueSnapshot:
+    """A snapshot listing trades ``numbers`` as those after ``since`` up to ``cursor``.
+    Its balances are ours and it has no open orders, so only the trade check can drift."""
+    return VenueSnapshot(
+        ts=JAN_1 + HOUR,
+        venue=VENUE,
+        balances=reconciler.expected_balances(),
+        trade_ids=tuple(f"t{number}" for number in numbers),
+        since_trade=since,
+        trade_cursor=cursor,
+    )
+
+
+def trade_drift_reports(out: list[Message]) -> list[list[tuple[str, str]]]:
+    """(kind, key) of each ``DriftDetected`` published so far, one list per report; clears
+    ``out`` for the next step."""
+    reports = [
+        [(drift.kind, drift.key) for drift in message.diffs]
+        for message in out
+        if isinstance(message, DriftDetected)
+    ]
+    out.clear()
+    return reports
+
+
+def test_each_request_asks_for_the_trades_after_the_last_snapshot() -> None:
+    reconciler, out = make_reconciler()
+    assert ask(reconciler, out).since_trade == 0
+    reconciler.on_fill(trade(1))
+    reconciler.on_fill(trade(2))
+    reconciler.on_venue_snapshot(venue_trades(reconciler, 0, 2, 1, 2))
+    assert reconciler.trade_cursor == 2
+    assert ask(reconciler, out).since_trade == 2
+    reconciler.on_end_of_data(EndOfData(ts=JAN_1 + 2 * HOUR))
+    assert out == [Reconcile(ts=JAN_1 + 2 * HOUR, since_trade=2)]
+
+
+def test_incremental_snapshots_confirm_each_new_fill() -> None:
+    reconciler, out = make_reconciler()
+    reconciler.on_fill(trade(1))
+    reconciler.on_fill(trade(2))
+    answer(reconciler, out, venue_trades(reconciler, 0, 2, 1, 2))
+    reconciler.on_fill(trade(3))
+    assert reconciler.unconfirmed_fills == ("t3",)
+    answer(reconciler, out, venue_trades(reconciler, 2, 3, 3))
+    answer(reconciler, out, venue_trades(reconciler, 3, 3))
+    assert out == []
+    assert reconciler.unconfirmed_fills == ()
+    assert reconciler.trade_cursor == 3
+    assert reconciler.reports == 3
+
+
+def test_a_new_venue_trade_we_never_saw_is_a_missing_fill_until_its_fill_arrives() -> None:
+    reconciler, out = make_reconciler()
+    reconciler.on_fill(trade(1))
+    answer(reconciler, out, venue_trades(reconciler, 0, 1, 1))
+    answer(reconciler, out, venue_trades(reconciler, 1, 2, 2))
+    answer(reconciler, out, venue_trades(reconciler, 2, 2))
+    assert trade_drift_reports(out) == [[("missing_fill", "t2")], [("missing_fill", "t2")]]
+    reconciler.on_fill(trade(2))
+    answer(reconciler, out, venue_trades(reconciler, 2, 2))
+    assert out == []
+    assert reconciler.unconfirmed_fills == ()
+
+
+def test_our_fill_a_new_snapshot_does_not_list_is_an_unknown_fill_until_listed() -> None:
+    reconciler, out = make_reconciler()
+    reconciler.on_fill(trade(1))
+    answer(reconciler, out, venue_trades(reconciler, 0, 1, 1))
+    reconciler.on_fill(trade(2))
+    reconciler.on_fill(trade(3))
+    answer(reconciler, out, venue_trades(reconciler, 1, 2, 3))
+    answer(reconciler, out, venue_trades(reconciler, 2, 2))
+    assert trade_drift_reports(out) == [[("unknown_fill", "t2")], [("unknown_fill", "t2")]]
+    answer(reconciler, out, venue_trades(reconciler, 2, 3, 2))
+    assert out == []
+    assert reconciler.unconfirmed_fills == ()
+
+
+@pytest.mark.parametrize("listed", [(1,), (1, 2)], ids=["answered-before-it", "answered-after"])
+def test_a_fill_that_arrives_while_our_request_is_out_is_not_due_at_its_answer(
+    listed: tuple[int, ...],
+) -> None:
+    reconciler, out = make_reconciler()
+    reconciler.on_fill(trade(1))
+    ask(reconciler, out)
+    reconciler.on_fill(trade(2))  # live, the venue may have answered before or after it
+    reconciler.on_venue_snapshot(venue_trades(reconciler, 0, len(listed), *listed))
+    assert out == []
+    assert reconciler.unconfirmed_fills == ("t2",)[: 2 - len(listed)]
+    answer(reconciler, out, venue_trades(reconciler, len(listed), len(listed)))
+    assert trade_drift_reports(out) == ([[("unknown_fill", "t2")]] if listed == (1,) else [])
+
+
+def test_an_unasked_snapshot_judges_the_fills_we_held_at_our_last_request() -> None:
+    reconciler, out = make_reconciler()
+    reconciler.on_fill(trade(1))
+    ask(reconciler, out)
+    reconciler.on_fill(trade(2))
+    reconciler.on_venue_snapshot(venue_trades(reconciler, 0, 0))  # the operator's Reconcile()
+    assert trade_drift_reports(out) == [[("unknown_fill", "t1")]]
+
+
+def test_a_full_snapshot_after_incremental_ones_repeats_confirmed_trades_without_drift() -> None:
+    reconciler, out = make_reconciler()
+    reconciler.on_fill(trade(1))
+    answer(reconciler, out, venue_trades(reconciler, 0, 1, 1))
+    reconciler.on_fill(trade(2))
+    answer(reconciler, out, venue_trades(reconciler, 1, 2, 2))
+    reconciler.on_venue_snapshot(venue_trades(reconciler, 0, 2, 1, 2))  # the operator's
+    assert out == []
+    assert reconciler.trade_cursor == 2
+
+
+@pytest.mark.parametrize(
+    ("since", "cursor", "listed", "expected"),
+    [
+        (3, 4, (4,), [[("missing_fill", "t4")]]),  # trade 3 falls in the gap
+        (0, 1, (1,), []),  # a stale answer
+    ],
+    ids=["starts-after-our-cursor", "ends-before-our-cursor"],
+)
+def test_a_snapshot_that_does_not_cover_our_cursor_cannot_show_a_fill_is_absent(
+    since: int, cursor: int, listed: tuple[int, ...], expected: list[list[tuple[str, str]]]
+) -> None:
+    reconciler, out = make_reconciler()
+    reconciler.on_fill(trade(1))
+    reconciler.on_fill(trade(2))
+    answer(reconciler, out, venue_trades(reconciler, 0, 2, 1, 2))
+    reconciler.on_fill(trade(3))
+    answer(reconciler, out, venue_trades(reconciler, since, cursor, *listed))
+    assert trade_drift_reports(out) == expected
+    assert reconciler.trade_cursor == 2
+    assert reconciler.unconfirmed_fills == ("t3",)
+    answer(reconciler, out, venue_trades(reconciler, 2, 3, 3))
+    assert reconciler.trade_cursor == 3
+    assert reconciler.unconfirmed_fills == ()
+
+
+_STEPS = st.lists(st.sampled_from(["both", "venue_only", "ours_only", "late", "reconcile"]))
+
+
+@given(steps=_STEPS)
+def test_incremental_trade_drifts_equal_a_comparison_of_the_whole_histories(
+    steps: list[str],
+) -> None:
+    """In a FIFO session (no fill in flight at a request), each incremental snapshot reports
+    exactly the fills the two whole histories disagree on: what the reconciler reported
+    when every snapshot carried every trade."""
+    reconciler, out = make_reconciler()
+    venue: list[str] = []
+    ours: list[str] = []
+    late: list[str] = []  # venue trades whose Fill has not reached us yet
+    for number, step in enumerate([*steps, "reconcile"]):
+        trade_id = f"t{number}"
+        if step in ("both", "venue_only"):
+            venue.append(trade_id)
+        if step in ("both", "ours_only"):
+            ours.append(trade_id)
+            reconciler.on_fill(fill("o", trade_id, "0.1", "0.1"))
+        if step == "venue_only":
+            late.append(trade_id)
+        if step == "late" and late:
+            ours.append(late[0])
+            reconciler.on_fill(fill("o", late.pop(0), "0.1", "0.1"))
+        if step != "reconcile":
+            continue
+        request = ask(reconciler, out)
+        reconciler.on_venue_snapshot(
+            VenueSnapshot(
+                ts=JAN_1 + HOUR,
+                venue=VENUE,
+                balances=reconciler.expected_balances(),
+                trade_ids=tuple(venue[request.since_trade :]),
+                since_trade=request.since_trade,
+                trade_cursor=len(venue),
+            )
+        )
+        whole = sorted(
+            [("missing_fill", tid) for tid in set(venue) - set(ours)]
+            + [("unknown_fill", tid) for tid in set(ours) - set(venue)]
+        )
+        assert trade_drift_reports(out) == ([whole] if whole else [])
+
+
+def test_snapshots_of_a_long_session_carry_only_the_new_trades_and_stay_clean() -> None:
+    scheduler, reconciler, venue = make_session(HOUR)
+    detected: list[DriftDetected] = []
+    scheduler.bus.subscribe(DriftDetected, detected.append, "tap")
+    held = Decimal(0)
+    fills = 0
+    for minute in range(1, 48 * 60 + 1):
+        ts = JAN_1 + minute * MINUTE
+        scheduler.publish(Heartbeat(ts=ts, actor="feed"))
+        if minute % 7 == 0:
+            fills += 1
+            side = Side.BUY if fills % 3 else Side.SELL
+            held += Decimal("0.1") if side is Side.BUY else Decimal("-0.1")
+            scheduler.publish(fill(f"o{fills}", f"t{fills}", "0.1", "0.1", side=side, ts=ts))
+            scheduler.publish(position(str(held)))
+    scheduler.finish()
+    assert detected == []
+    assert reconciler.reports == len(venue.snapshots) == 49
+    # Each request starts where the previous snapshot ended, so every trade is listed once
+    # and no snapshot carries more than one interval's trades (60 / 7 -> at most 9).
+    assert [request.since_trade for request in venue.requests] == [
+        0,
+        *(snapshot.trade_cursor for snapshot in venue.snapshots[:-1]),
+    ]
+    sizes = [len(snapshot.trade_ids) for snapshot in venue.snapshots]
+    assert sum(sizes) == fills
+    assert max(sizes) <= 9
+    assert reconciler.unconfirmed_fills == ()
+    assert reconciler.trade_cursor == fills
+
+
 # --- triggers -------------------------------------------------------------------------
 
 
 class MirrorVenue(Actor):
-    """A venue that books fills like the reconciler should and answers ``Reconcile``."""
+    """A venue that books fills like the reconciler should and answers ``Reconcile`` with
+    the trades after the requested cursor (trade n is ``trade_ids[n - 1]``)."""
 
     name = "exchange"
 
@@ -395,6 +636,7 @@ class MirrorVenue(Actor):
         self.balances = {"USDT": Decimal("10000"), "BNB": Decimal("1")}
         self.trade_ids: list[str] = []
         self.requests: list[Reconcile] = []
+        self.snapshots: list[VenueSnapshot] = []
 
     def on_fill(self, message: Fill) -> None:
         sign = 1 if message.side is Side.BUY else -1
@@ -404,14 +646,16 @@ class MirrorVenue(Actor):
 
     def on_reconcile(self, message: Reconcile) -> None:
         self.requests.append(message)
-        self.publish(
-            VenueSnapshot(
-                ts=message.ts,
-                venue=VENUE,
-                balances=dict(self.balances),
-                trade_ids=tuple(self.trade_ids),
-            )
+        snapshot = VenueSnapshot(
+            ts=message.ts,
+            venue=VENUE,
+            balances=dict(self.balances),
+            trade_ids=tuple(self.trade_ids[message.since_trade :]),
+            since_trade=message.since_trade,
+            trade_cursor=len(self.trade_ids),
         )
+        self.snapshots.append(snapshot)
+        self.publish(snapshot)
 
 
 def make_session(

@@ -585,6 +585,65 @@ def test_reconcile_answers_balances_open_orders_and_trade_ids() -> None:
         ),
     )
     assert snapshot.trade_ids == ("1", "2")
+    assert (snapshot.since_trade, snapshot.trade_cursor) == (0, 2)
+
+
+def snapshot_since(venue: Venue, since_trade: int) -> VenueSnapshot:
+    venue.exchange.on_reconcile(Reconcile(ts=venue.clock.now(), since_trade=since_trade))
+    snapshot = venue.out[-1]
+    assert isinstance(snapshot, VenueSnapshot)
+    return snapshot
+
+
+def test_reconcile_since_a_cursor_lists_only_the_newer_trades() -> None:
+    venue = Venue()
+    venue.bar(0, 100, 101, 99, 100)
+    venue.submit(Side.BUY, "0.1")
+    venue.submit(Side.BUY, "0.2")
+    venue.bar(1, 100, 101, 99, 100)
+    first = snapshot_since(venue, 0)
+    venue.submit(Side.SELL, "0.3")
+    venue.bar(2, 100, 101, 99, 100)
+    second = snapshot_since(venue, first.trade_cursor)
+    third = snapshot_since(venue, second.trade_cursor)
+    assert [(s.since_trade, s.trade_cursor, s.trade_ids) for s in (first, second, third)] == [
+        (0, 2, ("1", "2")),
+        (2, 3, ("3",)),
+        (3, 3, ()),
+    ]
+    assert [report.trade_id for report in venue.fills()] == ["1", "2", "3"]
+
+
+@pytest.mark.parametrize(("requested", "since"), [(-5, 0), (9, 2)], ids=["negative", "future"])
+def test_reconcile_outside_the_trade_sequence_is_clamped_and_echoed(
+    requested: int, since: int
+) -> None:
+    venue = Venue()
+    venue.bar(0, 100, 101, 99, 100)
+    venue.submit(Side.BUY, "0.1")
+    venue.submit(Side.BUY, "0.2")
+    venue.bar(1, 100, 101, 99, 100)
+    snapshot = snapshot_since(venue, requested)
+    assert (snapshot.since_trade, snapshot.trade_cursor) == (since, 2)
+    assert snapshot.trade_ids == ("1", "2")[since:]
+
+
+def test_snapshots_that_follow_the_cursor_list_each_trade_once() -> None:
+    venue = Venue()
+    venue.bar(0, 100, 101, 99, 100)
+    cursor = 0
+    listed: list[str] = []
+    for index in range(1, 601):
+        venue.submit(Side.BUY if index % 2 else Side.SELL, "0.1")
+        venue.bar(index, 100, 101, 99, 100)
+        if index % 60 == 0:
+            snapshot = snapshot_since(venue, cursor)
+            assert snapshot.since_trade == cursor
+            assert len(snapshot.trade_ids) == snapshot.trade_cursor - cursor == 60
+            listed.extend(snapshot.trade_ids)
+            cursor = snapshot.trade_cursor
+    assert listed == [report.trade_id for report in venue.fills()]
+    assert len(listed) == 600
 
 
 def test_bar_updates_without_working_orders_publish_nothing() -> None:
