@@ -45,7 +45,11 @@ _QUERY: Final = """
 SELECT
     epoch_ns(open_time) AS start,
     list_position($symbols, symbol) - 1 AS symbol_index,
-    open, high, low, close, volume, quote_volume, trades
+    open, high, low, close, volume, trades,
+    -- quote_volume / volume: the close without volume, and never outside [low, high]
+    -- (a venue's rounded quote volume can put it an ulp out).
+    least(greatest(CASE WHEN volume > 0 THEN quote_volume / volume ELSE close END, low), high)
+        AS vwap
 FROM read_parquet(
     $files,
     hive_partitioning = true,
@@ -216,15 +220,8 @@ class BarFeed(Actor):
                 symbols = [names[index] for index in columns[1].to_pylist()]
             values = (column.to_pylist() for column in columns[2:])
             rows = zip(columns[0].to_pylist(), symbols, *values, strict=True)
-            for start, symbol, o, h, lo, c, v, q, n in rows:
+            for start, symbol, o, h, lo, c, v, n, vwap in rows:
                 ts = start + step
-                # quote_volume / volume: the close without volume, and never outside
-                # [low, high] (a venue's rounded quote volume can put it an ulp out).
-                vwap = q / v if v else c
-                if vwap > h:
-                    vwap = h
-                elif vwap < lo:
-                    vwap = lo
                 if emit_open:
                     yield update_type(
                         ts=start,
