@@ -212,7 +212,6 @@ class BarFeed(Actor):
         bar_type, update_type = Bar, BarUpdate
         for batch in batches:
             _refuse_nulls(batch, names)
-            self.bars_read += batch.num_rows
             columns = batch.columns
             if len(names) == 1:
                 symbols: Iterable[str] = itertools.repeat(names[0], batch.num_rows)
@@ -240,6 +239,7 @@ class BarFeed(Actor):
                             vwap=o,
                         ),
                     )
+                self.bars_read += 1  # per bar, so a session stopped early counts right
                 yield update_type(
                     ts=ts,
                     closed=True,

@@ -14,7 +14,7 @@ import hashlib
 import json
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal
+from decimal import Context, Decimal
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,8 @@ __all__ = [
 WALL_CLOCK_FIELDS = ("run_id", "started_at", "finished_at", "wall_seconds")
 _DECIMAL = pa.decimal128(38, 18)
 _SCALE = Decimal("1e-18")
+_INTEGER_DIGITS = 20
+_CONTEXT = Context(prec=60)
 _TS = pa.timestamp("ns", tz="UTC")
 
 
@@ -107,9 +109,14 @@ def new_run_dir(runs_root: Path, stamp: str, label: str) -> Path:
 
 
 def _decimals(values: Sequence[Decimal | None]) -> pa.Array:
-    """Exact decimals at a fixed scale so DuckDB sums them exactly; 18 places hold any
-    price, quantity or fee we produce (averages are rounded at the 18th place)."""
-    return pa.array([None if v is None else v.quantize(_SCALE) for v in values], type=_DECIMAL)
+    """Exact decimals at a fixed scale so DuckDB sums them exactly: 18 places hold any
+    price, quantity or fee we produce (averages are rounded at the 18th place), and 20
+    integer digits any amount; beyond that the column cannot hold it, and we say so."""
+    scaled = [None if v is None else v.quantize(_SCALE, context=_CONTEXT) for v in values]
+    for value in scaled:
+        if value is not None and value.adjusted() >= _INTEGER_DIGITS:
+            raise ValueError(f"amount {value} has more than {_INTEGER_DIGITS} integer digits")
+    return pa.array(scaled, type=_DECIMAL)
 
 
 def _column(name: str, kind: msgspec.inspect.Type, values: list[Any]) -> pa.Array:

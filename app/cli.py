@@ -12,7 +12,7 @@ import datetime as dt
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import strategies
 from actors.feed import NoDataError
@@ -20,7 +20,7 @@ from actors.intervals import UnknownIntervalError
 from actors.strategy import UnknownInstrumentError
 from app.backtest import BacktestResult, run_backtest
 from app.logs import configure_logging
-from app.settings import ConfigError, Settings, load_settings
+from app.settings import ConfigError, Settings, StrategyParam, decode_param, load_settings
 from storage.sample import write_sample
 
 __all__ = ["main"]
@@ -41,6 +41,13 @@ class UsageError(ValueError):
     """A command-line argument that parses but makes no sense."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line like every other user error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"tickdeck: error: {message}\n")
+
+
 def _date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -48,15 +55,17 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
 
 
-def _param(text: str) -> tuple[str, str]:
+def _param(text: str) -> tuple[str, StrategyParam]:
+    """``NAME=VALUE``, the value typed as the environment's are (integers and booleans;
+    anything else stays text, so a decimal keeps its exact digits)."""
     name, sep, value = text.partition("=")
-    if not sep or not name:
+    if not sep or not name.strip():
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    return name.strip(), value.strip()
+    return name.strip(), decode_param(value.strip())
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tickdeck",
         description="A crypto trading desk for one person. With no command: the demo backtest.",
     )

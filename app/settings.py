@@ -371,7 +371,7 @@ def _environment_values() -> list[tuple[Key, Any, str]]:
         if key[0] == "instruments" and len(key) > 1:
             key = (key[0], str(key[1]).upper(), *key[2:])  # variable names are case-folded
         if key[:2] == ("strategy", "params") and len(key) == 3 and isinstance(value, str):
-            value = _decode_param(value)
+            value = decode_param(value)
         values.append((key, value, _variable_source(key, names)))
     for lowered, name in sorted(names.items()):
         section = lowered[len(ENV_PREFIX) :].split(_ENV_DELIMITER)
@@ -418,9 +418,10 @@ def _variable_source(key: Key, names: Mapping[str, str]) -> str:
     return "environment"
 
 
-def _decode_param(raw: str) -> StrategyParam:
-    """Give an integer or boolean parameter from the environment its type; anything
-    else stays a string, a decimal number too, so a quantity keeps its exact digits."""
+def decode_param(raw: str) -> StrategyParam:
+    """Give an integer or boolean parameter from the environment or the command line its
+    type; anything else stays a string, a decimal number too, so a quantity keeps its
+    exact digits."""
     if raw.lower() in ("true", "false"):
         return raw.lower() == "true"
     try:
