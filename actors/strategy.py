@@ -101,13 +101,16 @@ class StrategyHost(Actor):
         self._orders: dict[str, tuple[str, str, Decimal]] = {}
         self._in_flight: dict[tuple[str, str], deque[Decimal]] = {}
         self._contexts = {plugin.name: _Context(self, plugin.name) for plugin in self.plugins}
-        self._bar_routes: dict[tuple[str, str], list[tuple[StrategyPlugin, _Context]]] = {}
+        # Keyed by symbol alone, the interval compared per entry: no key tuple is
+        # built per bar, and a symbol is rarely traded on more than one interval.
+        self._bar_routes: dict[str, list[tuple[str, StrategyPlugin, _Context]]] = {}
         self._tick_routes: dict[str, list[tuple[StrategyPlugin, _Context]]] = {}
         self._symbol_routes: dict[str, list[tuple[StrategyPlugin, _Context]]] = {}
         for plugin in self.plugins:
-            entry = (plugin, self._contexts[plugin.name])
+            ctx = self._contexts[plugin.name]
+            entry = (plugin, ctx)
             for symbol in plugin.symbols:
-                self._bar_routes.setdefault((symbol, plugin.interval), []).append(entry)
+                self._bar_routes.setdefault(symbol, []).append((plugin.interval, plugin, ctx))
                 self._symbol_routes.setdefault(symbol, []).append(entry)
                 if plugin.wants_ticks:
                     self._tick_routes.setdefault(symbol, []).append(entry)
@@ -125,12 +128,14 @@ class StrategyHost(Actor):
                 self.publish(intent)
 
     def on_bar(self, bar: Bar) -> None:
-        entries = self._bar_routes.get((bar.symbol, bar.interval))
-        if entries is not None:
-            for plugin, ctx in entries:
-                decisions = plugin.on_bar(bar, ctx)
-                if decisions:
-                    self._decide(decisions)
+        routes = self._bar_routes.get(bar.symbol)
+        if routes is not None:
+            interval = bar.interval
+            for route_interval, plugin, ctx in routes:
+                if route_interval == interval:
+                    decisions = plugin.on_bar(bar, ctx)
+                    if decisions:
+                        self._decide(decisions)
 
     def on_trade_tick(self, tick: TradeTick) -> None:
         for plugin, ctx in self._tick_routes.get(tick.symbol, ()):

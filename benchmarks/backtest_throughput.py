@@ -88,9 +88,12 @@ def load_bars(data_dir: Path, bars: int) -> tuple[np.ndarray, np.ndarray, np.nda
 def numpy_reference(opens: np.ndarray, closes: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """The same rules, vectorized: indices of the fill bars, fill prices, final equity."""
     n = len(closes)
-    fast = sliding_window_view(closes, FAST).mean(axis=1)[SLOW - FAST :]
-    slow = sliding_window_view(closes, SLOW).mean(axis=1)
-    above = fast > slow  # above[j] is bar i = j + SLOW - 1
+    # Sums in ticks are exact integers, so a tie between the averages is a tie (float
+    # means put an ulp of noise on it), as in the strategy's own indicator.
+    ticks = np.rint(closes / TICK).astype(np.int64)
+    fast_sum = sliding_window_view(ticks, FAST).sum(axis=1)[SLOW - FAST :]
+    slow_sum = sliding_window_view(ticks, SLOW).sum(axis=1)
+    above = SLOW * fast_sum > FAST * slow_sum  # above[j] is bar i = j + SLOW - 1
     change = np.flatnonzero(above[1:] != above[:-1]) + 1
     crosses_up = above[change]
     first_up = np.argmax(crosses_up) if crosses_up.any() else len(change)

@@ -2,46 +2,134 @@
 
 from __future__ import annotations
 
-from collections import deque
+from decimal import Decimal
+from typing import Final
 
-__all__ = ["SimpleMovingAverage"]
+__all__ = ["MovingAverageCross"]
+
+# Integers below 2**53 are exact floats, and so are their sums and products while
+# those stay below it too.
+_EXACT_INTEGERS: Final = 2.0**53
+# (x + _ROUNDING) - _ROUNDING is x rounded to the nearest integer when |x| < 2**51:
+# the sum lands in [2**52, 2**53), where consecutive floats are exactly 1 apart.
+_ROUNDING: Final = 1.5 * 2.0**52
+_ROUNDS_EXACTLY: Final = 2.0**51
 
 
-class SimpleMovingAverage:
-    """Mean of the last ``period`` values; ``value`` is None until the window is full.
+class MovingAverageCross:
+    """A fast and a slow simple moving average of a price series, and where they cross.
 
-    A running sum makes an update O(1) whatever the period. Adding and
-    subtracting floats drifts by a few ulps over millions of updates, so the sum
-    is recomputed exactly each time the window has turned over ``_RESYNC``
-    times: the drift stays bounded and the result stays deterministic.
+    The decision is exact. Prices are counted in whole ``increment``s (give the
+    instrument's tick size; a price off that grid is rounded to it) and held as
+    integer-valued floats, so the running sums are exact integers: they never
+    drift and need no resync, and comparing ``slow_period * fast_sum`` with
+    ``fast_period * slow_sum`` decides "fast above slow" exactly, also when the
+    two averages are equal. Means of plain floats (numpy's included) land an ulp
+    either side of such a tie at random, and a flat market would trade on that
+    noise.
+
+    The fast window is the newest ``fast_period`` prices of the slow window, so
+    one ring buffer of ``slow_period`` prices serves both averages: an update
+    writes one slot and moves two running sums, whatever the periods. It is the
+    whole per-bar cost of a crossover strategy, so it stays a handful of float
+    operations.
+
+    ``above`` is whether the fast average is strictly above the slow one (None
+    until the slow window is full); equal averages count as not above.
     """
 
-    _RESYNC = 4096
+    __slots__ = (
+        "_buffer",
+        "_fast_sum",
+        "_filled",
+        "_head",
+        "_max_ticks_squared",
+        "_slow_sum",
+        "_ticks_per_unit",
+        "above",
+        "fast_period",
+        "increment",
+        "slow_period",
+    )
 
-    __slots__ = ("_since_resync", "_sum", "_window", "period", "value")
+    def __init__(self, fast_period: int, slow_period: int, increment: Decimal) -> None:
+        if fast_period < 1:
+            raise ValueError(f"fast_period must be at least 1, got {fast_period}")
+        if slow_period <= fast_period:
+            raise ValueError(
+                f"slow_period ({slow_period}) must be greater than fast_period ({fast_period})"
+            )
+        if not increment > 0:
+            raise ValueError(f"increment must be positive, got {increment}")
+        self.fast_period = fast_period
+        self.slow_period = slow_period
+        self.increment = increment
+        self._ticks_per_unit = float(1 / Decimal(increment))
+        # The largest numbers formed are fast_period * slow_period prices, in ticks.
+        max_ticks = min(_EXACT_INTEGERS / (fast_period * slow_period), _ROUNDS_EXACTLY)
+        # Squared, the bound is one comparison for either sign (and refuses NaN and inf).
+        self._max_ticks_squared = max_ticks * max_ticks
+        # Zeros stand for "no price yet": subtracting them is exact, so the warm-up
+        # needs no branch of its own in ``update``.
+        self._buffer = [0.0] * slow_period
+        self._head = 0  # the slot of the oldest price, overwritten by the next one
+        self._fast_sum = 0.0
+        self._slow_sum = 0.0
+        self._filled = False
+        self.above: bool | None = None
 
-    def __init__(self, period: int) -> None:
-        if period < 1:
-            raise ValueError(f"period must be at least 1, got {period}")
-        self.period = period
-        self._window: deque[float] = deque(maxlen=period)
-        self._sum = 0.0
-        self._since_resync = 0
-        self.value: float | None = None
+    @property
+    def fast(self) -> float | None:
+        """Mean of the last ``fast_period`` prices; None until the slow window is full."""
+        if not self._filled:
+            return None
+        return self._fast_sum / (self.fast_period * self._ticks_per_unit)
 
-    def update(self, x: float) -> float | None:
-        window = self._window
-        if len(window) == self.period:
-            self._sum += x - window[0]
-            window.append(x)
-            self._since_resync += 1
-            if self._since_resync >= self._RESYNC * self.period:
-                self._since_resync = 0
-                self._sum = sum(window)
-            self.value = self._sum / self.period
-        else:
-            window.append(x)
-            self._sum += x
-            if len(window) == self.period:
-                self.value = self._sum / self.period
-        return self.value
+    @property
+    def slow(self) -> float | None:
+        """Mean of the last ``slow_period`` prices; None until the window is full."""
+        if not self._filled:
+            return None
+        return self._slow_sum / (self.slow_period * self._ticks_per_unit)
+
+    @property
+    def spread(self) -> float | None:
+        """Fast minus slow average, from the exact difference: its sign is ``above``'s."""
+        if not self._filled:
+            return None
+        fast, slow = self.fast_period, self.slow_period
+        exact = slow * self._fast_sum - fast * self._slow_sum
+        return exact / (fast * slow * self._ticks_per_unit)
+
+    def update(self, price: float) -> bool:
+        """Add a price; True when it made the fast average cross the slow one.
+
+        ``above`` then says which way. The update that fills the slow window sets
+        ``above`` but is not a cross: there was no side before it.
+        """
+        ticks = price * self._ticks_per_unit + _ROUNDING - _ROUNDING
+        if not ticks * ticks < self._max_ticks_squared:
+            raise ValueError(
+                f"price {price} cannot be averaged exactly in increments of {self.increment} "
+                f"over {self.fast_period} and {self.slow_period} values"
+            )
+        buffer = self._buffer
+        head = self._head
+        # A negative index wraps: head - fast_period is the slot of the price leaving
+        # the fast window. Subtracting it first keeps every partial sum in range.
+        fast_sum = self._fast_sum = self._fast_sum + (ticks - buffer[head - self.fast_period])
+        slow_sum = self._slow_sum = self._slow_sum + (ticks - buffer[head])
+        buffer[head] = ticks
+        head += 1
+        if head == self.slow_period:
+            head = 0
+            self._filled = True
+        self._head = head
+        above = self.slow_period * fast_sum > self.fast_period * slow_sum
+        if above is self.above:
+            return False
+        if not self._filled:
+            return False
+        was_above = self.above
+        self.above = above
+        return was_above is not None

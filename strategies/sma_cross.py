@@ -5,6 +5,9 @@ The order size is a fixed quantity or a fixed quote notional (converted at the
 deciding bar's close and floored to the lot). A cross is acted on only when it
 changes what we hold: a cross up while already long, or with a buy still
 working, sends nothing.
+
+The averages are counted in ticks of the instrument, so a cross is decided
+exactly: equal averages (a flat market) are "not above", never float noise.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import msgspec
 from actors.messages import Bar, Side
 from actors.ports import Decisions, StrategyContext
 from strategies.base import Strategy
-from strategies.indicators import SimpleMovingAverage
+from strategies.indicators import MovingAverageCross
 
 __all__ = ["SmaCross", "SmaCrossParams"]
 
@@ -46,27 +49,20 @@ class SmaCross(Strategy):
     Params = SmaCrossParams
 
     def setup(self) -> None:
-        params: SmaCrossParams = self.params
-        self._fast: dict[str, SimpleMovingAverage] = {}
-        self._slow: dict[str, SimpleMovingAverage] = {}
-        self._above: dict[str, bool | None] = {}
-        for symbol in self.symbols:
-            self._fast[symbol] = SimpleMovingAverage(params.fast)
-            self._slow[symbol] = SimpleMovingAverage(params.slow)
-            self._above[symbol] = None
+        self._averages: dict[str, MovingAverageCross] = {}
 
     def on_bar(self, bar: Bar, ctx: StrategyContext) -> Decisions:
+        try:
+            averages = self._averages[bar.symbol]
+        except KeyError:
+            averages = self._averages[bar.symbol] = self._start_averages(bar.symbol, ctx)
+        if not averages.update(bar.close):
+            return None
         symbol = bar.symbol
-        fast = self._fast[symbol].update(bar.close)
-        slow = self._slow[symbol].update(bar.close)
-        if slow is None or fast is None:
-            return None
-        above = fast > slow
-        was_above = self._above[symbol]
-        self._above[symbol] = above
-        if was_above is None or above == was_above:
-            return None
-        ctx.signal(symbol, "cross_up" if above else "cross_down", fast - slow)
+        above = averages.above
+        spread = averages.spread
+        assert spread is not None  # a cross needs the slow window full
+        ctx.signal(symbol, "cross_up" if above else "cross_down", spread)
         position = ctx.position(symbol)
         working = ctx.working(symbol)
         if above and position + working <= _ZERO:
@@ -78,6 +74,12 @@ class SmaCross(Strategy):
             if sellable > _ZERO:
                 return (ctx.market(symbol, Side.SELL, sellable, tag="cross_down"),)
         return None
+
+    def _start_averages(self, symbol: str, ctx: StrategyContext) -> MovingAverageCross:
+        """Prices are averaged in ticks, so the averages wait for the instrument."""
+        params: SmaCrossParams = self.params
+        tick_size = ctx.instrument(symbol).tick_size
+        return MovingAverageCross(params.fast, params.slow, tick_size)
 
     def _size(self, symbol: str, price: float, ctx: StrategyContext) -> Decimal:
         params: SmaCrossParams = self.params

@@ -9,6 +9,7 @@ import pytest
 import strategies
 from actors.clock import SimClock
 from actors.messages import (
+    Bar,
     Fill,
     Instrument,
     Message,
@@ -20,8 +21,8 @@ from actors.messages import (
     SubmitOrder,
 )
 from actors.strategy import StrategyHost
-from strategies.indicators import SimpleMovingAverage
-from tests.actors.conftest import make_bar
+from strategies.sma_cross import SmaCross
+from tests.actors.conftest import MINUTE, make_bar
 
 BTC = Instrument(
     ts=0, symbol="BTCUSDT", venue="backtest", base="BTC", quote="USDT",
@@ -131,13 +132,30 @@ def test_an_unknown_strategy_names_the_available_ones() -> None:
         strategies.create("mean_revert", {}, ["BTCUSDT"], "1m")
 
 
-def test_sma_matches_a_direct_mean_over_many_updates() -> None:
-    sma = SimpleMovingAverage(7)
-    values = [40000 + ((i * 7919) % 1000) / 7 for i in range(100_000)]
-    for i, x in enumerate(values):
-        got = sma.update(x)
-        if i >= 6:
-            expected = sum(values[i - 6 : i + 1]) / 7
-            assert got == pytest.approx(expected, rel=1e-12)
-        else:
-            assert got is None
+def test_a_flat_market_after_a_fall_does_not_buy() -> None:
+    """Means of floats put 10.7 over 2 bars an ulp above 10.7 over 3: a tie, not a cross."""
+    host, out = _host(fast=2, slow=3, quantity="1")
+    for i, close in enumerate([12.7, 11.7, *[10.7] * 20]):
+        host.on_bar(make_bar(i, close))
+    assert out == []
+
+
+def _bar(i: int, close: float, interval: str, minutes: int) -> Bar:
+    return Bar(
+        ts=(i + 1) * minutes * MINUTE, symbol="BTCUSDT", interval=interval,
+        start=i * minutes * MINUTE, open=close, high=close, low=close, close=close, volume=1.0,
+    )  # fmt: skip
+
+
+def test_bars_reach_only_the_plugins_of_their_interval() -> None:
+    params = {"fast": 2, "slow": 3, "quantity": "1"}
+    minute = SmaCross(params, ["BTCUSDT"], "1m", name="minute")
+    five = SmaCross(params, ["BTCUSDT"], "5m", name="five")
+    host = StrategyHost([minute, five], {"BTCUSDT": BTC})
+    out: list[Message] = []
+    host.attach(out.append, SimClock(start_ns=0))
+    for i, close in enumerate([10, 10, 10, 9, 12]):
+        host.on_bar(_bar(i, float(close), "5m", 5))
+        host.on_bar(_bar(i, 100.0, "1m", 1))  # flat: no cross on the minute plugin
+        host.on_bar(_bar(i, float(close), "1h", 60))  # nobody trades hourly bars
+    assert [(i.strategy, i.ticket.side) for i in _intents(out)] == [("five", Side.BUY)]
