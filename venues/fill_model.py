@@ -43,6 +43,9 @@ the same seed gives the same prices on every platform (no float in the price pat
 
 _ZERO: Final = Decimal(0)
 _ONE: Final = Decimal(1)
+# Read once: on Python 3.11 each ``Side.BUY`` goes through the enum metaclass (~70 ns),
+# and the matching predicates below run per bar for every working order.
+_BUY: Final = Side.BUY
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,22 +87,23 @@ class FillModelConfig:
 
 def price_to_tick(price: Decimal, tick_size: Decimal, side: Side) -> Decimal:
     """``price`` on the tick grid, rounded against the trader: buys up, sells down."""
-    rounding = ROUND_CEILING if side is Side.BUY else ROUND_FLOOR
-    return (price / tick_size).to_integral_value(rounding=rounding) * tick_size
+    # Rounding is passed positionally throughout: a keyword costs more than the division.
+    rounding = ROUND_CEILING if side is _BUY else ROUND_FLOOR
+    return (price / tick_size).to_integral_value(rounding) * tick_size
 
 
 def floor_to_lot(quantity: Decimal, lot_size: Decimal) -> Decimal:
-    return (quantity / lot_size).to_integral_value(rounding=ROUND_FLOOR) * lot_size
+    return (quantity / lot_size).to_integral_value(ROUND_FLOOR) * lot_size
 
 
 def fee(notional: Decimal, bps: Decimal) -> Decimal:
     """``notional * bps / 10000``, rounded up to ``FEE_QUANTUM``."""
-    return (notional * bps / _BPS).quantize(FEE_QUANTUM, rounding=ROUND_CEILING)
+    return (notional * bps / _BPS).quantize(FEE_QUANTUM, ROUND_CEILING)
 
 
 def is_marketable(side: Side, limit_price: Decimal | float, price: Decimal | float) -> bool:
     """Would a limit at ``limit_price`` trade against ``price`` on arrival?"""
-    return limit_price >= price if side is Side.BUY else limit_price <= price
+    return limit_price >= price if side is _BUY else limit_price <= price
 
 
 def traded_through(
@@ -107,30 +111,41 @@ def traded_through(
 ) -> bool:
     """Did the market trade strictly through a resting limit? Touching it is not enough:
     at the limit price our order may have been behind the whole queue."""
-    return low < limit_price if side is Side.BUY else high > limit_price
+    return low < limit_price if side is _BUY else high > limit_price
 
 
 def is_stop_triggered(
     side: Side, stop_price: Decimal | float, low: Decimal | float, high: Decimal | float
 ) -> bool:
     """A buy stop triggers when the market trades at or above it, a sell stop at or below."""
-    return high >= stop_price if side is Side.BUY else low <= stop_price
+    return high >= stop_price if side is _BUY else low <= stop_price
 
 
 class FillModel:
     """Prices market fills, sizes limit fills and charges fees for one venue simulation."""
 
     def __init__(self, config: FillModelConfig) -> None:
-        self.config = config
+        self._config = config
         self._random = random.Random(config.seed)
+        # Every order prices with these: read from the frozen config once, not per order.
+        self._half_spread_bps = config.half_spread_bps
+        self._impact_bps = config.impact_bps
+        self._noise_bps = config.slippage_noise_bps
+        self._taker_fee_bps = config.taker_fee_bps
+        self._maker_fee_bps = config.maker_fee_bps
+        self._max_fee_bps = max(config.taker_fee_bps, config.maker_fee_bps)
+
+    @property
+    def config(self) -> FillModelConfig:
+        return self._config
 
     def impact_bps(self, quantity: Decimal, reference_volume: Decimal | None) -> Decimal:
         """Impact of ``quantity`` against ``reference_volume``. With no volume to compare
         to (no bar seen yet, or a bar without trades) the order is charged the impact of
         taking the whole volume: the conservative guess, and a bounded one."""
         if not reference_volume:
-            return self.config.impact_bps
-        return self.config.impact_bps * quantity / reference_volume
+            return self._impact_bps
+        return self._impact_bps * quantity / reference_volume
 
     def market_price(
         self,
@@ -142,7 +157,7 @@ class FillModel:
     ) -> Decimal:
         """Fill price of a taker order: reference ± half spread ± impact ± noise, on the
         tick. Noise is adverse (slippage never helps) and drawn only if configured."""
-        noise = self._draw_noise_bps() if self.config.slippage_noise_bps else _ZERO
+        noise = self._draw_noise_bps() if self._noise_bps else _ZERO
         return self._taker_price(
             side, reference_price, quantity, reference_volume, tick_size, noise
         )
@@ -157,28 +172,27 @@ class FillModel:
     ) -> Decimal:
         """``market_price`` with the noise at its maximum, drawing nothing: what a venue
         reserves for a market order at ``reference_price``."""
-        noise = self.config.slippage_noise_bps
         return self._taker_price(
-            side, reference_price, quantity, reference_volume, tick_size, noise
+            side, reference_price, quantity, reference_volume, tick_size, self._noise_bps
         )
 
     def participation_capacity(self, bar_volume: Decimal, lot_size: Decimal) -> Decimal:
         """How much resting limit orders may fill in one bar of ``bar_volume``."""
-        return floor_to_lot(self.config.participation_cap * bar_volume, lot_size)
+        return floor_to_lot(self._config.participation_cap * bar_volume, lot_size)
 
     def taker_fee(self, notional: Decimal) -> Decimal:
-        return fee(notional, self.config.taker_fee_bps)
+        return fee(notional, self._taker_fee_bps)
 
     def maker_fee(self, notional: Decimal) -> Decimal:
-        return fee(notional, self.config.maker_fee_bps)
+        return fee(notional, self._maker_fee_bps)
 
     def max_fee(self, notional: Decimal) -> Decimal:
         """The larger of the two fees: what to reserve before knowing which one applies."""
-        return fee(notional, max(self.config.taker_fee_bps, self.config.maker_fee_bps))
+        return fee(notional, self._max_fee_bps)
 
     def _draw_noise_bps(self) -> Decimal:
         step = self._random.randint(0, _NOISE_STEPS)
-        return self.config.slippage_noise_bps * step / _NOISE_STEPS
+        return self._noise_bps * step / _NOISE_STEPS
 
     def _taker_price(
         self,
@@ -189,10 +203,8 @@ class FillModel:
         tick_size: Decimal,
         noise_bps: Decimal,
     ) -> Decimal:
-        cost_bps = (
-            self.config.half_spread_bps + self.impact_bps(quantity, reference_volume) + noise_bps
-        )
-        if side is Side.BUY:
+        cost_bps = self._half_spread_bps + self.impact_bps(quantity, reference_volume) + noise_bps
+        if side is _BUY:
             return price_to_tick(reference_price * (_ONE + cost_bps / _BPS), tick_size, side)
         price = price_to_tick(reference_price * (_ONE - cost_bps / _BPS), tick_size, side)
         # Costs of 100% or more would price a sale at zero or below; a tick is the floor.

@@ -118,6 +118,23 @@ def test_client_order_id_is_readable_when_it_fits() -> None:
     assert client_order_id("sma_cross", "BTCUSDT", 35, 2) == "sma_cross.BTCUSDT.z.2"
 
 
+@given(
+    decision_ts=st.integers(min_value=0, max_value=2**63)
+    | st.sampled_from([0, 35, 36, 1295, 1296, 36**3 - 1, 36**3]),
+    counter=st.integers(min_value=0, max_value=10**9),
+)
+def test_client_order_id_fields_are_the_decision_time_and_counter_in_base36(
+    decision_ts: int, counter: int
+) -> None:
+    # The readable fields are what an operator decodes on the venue's page: canonical
+    # base 36 (no leading zeros) of the decision time and the counter.
+    identifier = client_order_id("s", "BTCUSDT", decision_ts, counter)
+    strategy, symbol, ts_field, counter_field = identifier.split(".")
+    assert (strategy, symbol) == ("s", "BTCUSDT")
+    assert (int(ts_field, 36), int(counter_field, 36)) == (decision_ts, counter)
+    assert all(field == "0" or not field.startswith("0") for field in (ts_field, counter_field))
+
+
 def test_client_order_id_is_deterministic() -> None:
     first = client_order_id("sma_cross", "BTCUSDT", START, 7)
     assert first == client_order_id("sma_cross", "BTCUSDT", START, 7)

@@ -191,6 +191,14 @@ def test_invalid_order_is_rejected_with_a_reason(
     assert venue.exchange.working_orders == ()
 
 
+def test_post_only_stop_limit_is_refused_before_its_prices_are_checked() -> None:
+    venue = Venue()
+    venue.bar(0, 100, 101, 99, 100)
+    venue.submit(Side.BUY, "0.1", **stop_limit("105.001", "105.005"), post_only=True)
+    [report] = venue.reports()
+    assert report.reason == "post-only applies to limit orders only"
+
+
 def test_market_order_before_any_price_is_rejected() -> None:
     venue = Venue()
     venue.submit(Side.BUY, "0.1")
@@ -206,6 +214,19 @@ def test_buy_beyond_the_quote_balance_is_rejected() -> None:
     [report] = venue.reports()
     assert report.status is OrderStatus.REJECTED
     assert report.reason.startswith("insufficient USDT")
+
+
+def test_market_buy_is_reserved_at_the_latest_close() -> None:
+    # 1 x 100 + 0.1 fee fits in 101; after a close at 110 the same order no longer does.
+    venue = Venue(balances={"USDT": D(101)})
+    venue.bar(0, 100, 101, 99, 100)
+    first = venue.submit(Side.BUY, "1")
+    venue.exchange.on_cancel_order(CancelOrder(ts=MINUTE, client_order_id=first, symbol=SYMBOL))
+    venue.bar(1, 110, 111, 109, 110)
+    venue.submit(Side.BUY, "1")
+    accepted, _, rejected = venue.reports()
+    assert (accepted.status, rejected.status) == (OrderStatus.ACCEPTED, OrderStatus.REJECTED)
+    assert rejected.reason == "insufficient USDT: need 110.11000000, available 101"
 
 
 def test_sell_beyond_the_base_balance_is_rejected_no_shorting_on_spot() -> None:
