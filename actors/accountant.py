@@ -1,17 +1,25 @@
 """The accountant owns the books: FIFO lots, cash, fees, realized and unrealized PnL.
 
-Everything is derived from two inputs. A ``Fill`` moves cash and lots (rare, so
-it is written for clarity); a ``Bar`` of the mark interval revalues the open
-positions at its close and publishes ``EquityMarked`` (once per bar, so it is
-written for speed: when no position is open, a mark reuses the Decimal objects
-of the last fill and does no arithmetic at all).
+Everything is derived from two inputs. A ``Fill`` moves cash and lots (rare, so it is
+written for clarity, without waste); a ``Bar`` of the mark interval revalues the open
+positions at its close and publishes ``EquityMarked`` (once per bar, so it is written for
+speed: a flat mark copies the last mark with a new ``ts``, reusing its Decimal objects,
+and a mark of one open position costs one multiplication, an addition and two
+subtractions). A fill does not revalue the account: the next bar of the symbol does, so
+the mark is rebuilt only if something needs it first.
 
-Money arithmetic runs in ``_EXACT``: 64 significant digits, far more than any
-sum or product of real prices and quantities needs, with ``Inexact`` trapped.
-The books therefore either reconcile exactly with the fills (DESIGN.md §10.4)
-or fail loudly; they never round silently. Only averages (average entry price,
-round-trip prices, the fee share of a fill that flips a position) are divisions,
-and those are rounded on purpose in ``_AVERAGE``.
+Money arithmetic is exact: it runs in ``_EXACT``, 64 significant digits, far more than any
+sum or product of real prices and quantities needs, with ``Inexact`` trapped (a fill makes
+``_EXACT`` the current context and uses operators; a mark, too short to pay for switching
+contexts, calls ``_EXACT``'s methods). The books therefore either reconcile exactly with
+the fills (DESIGN.md §10.4) or fail loudly; they never round silently. Only averages
+(average entry price, round-trip prices, the fee share of a fill that flips a position)
+are divisions, and those are rounded on purpose in ``_AVERAGE``.
+
+A close is a float, and it is marked at the decimal it prints as. Printing a float costs
+half a microsecond, so a close on the symbol's price grid is read with integer arithmetic
+instead (``_market_value`` shows why that is the same decimal); any other close is
+printed, so the grid only decides the speed, never the value.
 """
 
 from __future__ import annotations
@@ -19,7 +27,6 @@ from __future__ import annotations
 import datetime as dt
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from decimal import (
     Context,
     Decimal,
@@ -27,11 +34,16 @@ from decimal import (
     Inexact,
     InvalidOperation,
     Overflow,
+    getcontext,
     localcontext,
+    setcontext,
 )
+from itertools import islice
 from typing import Final
 
+import msgspec
 import structlog
+from msgspec.structs import replace
 
 from actors.actor import Actor
 from actors.intervals import align, interval_ns
@@ -47,9 +59,14 @@ _AVERAGE: Final = Context(prec=28)
 _add: Final = _EXACT.add
 _subtract: Final = _EXACT.subtract
 _multiply: Final = _EXACT.multiply
-_minus: Final = _EXACT.minus
 _ZERO: Final = Decimal(0)
+_ONE: Final = Decimal(1)
+_UNIT_GRID: Final = (1.0, _ONE)  # for a symbol without a price increment: whole numbers
 _FEE_SHARE_EXPONENT: Final = -8
+# Closes are read on grids whose scale 10**places is an exact double (places <= 22), as
+# at most 15 significant digits, which a double keeps (DBL_DIG): |ticks| < 10**15.
+_MAX_GRID_PLACES: Final = 22
+_TICKS_LIMIT: Final = 1e15
 _DAY_NS: Final = interval_ns("1d")
 _NO_DAY: Final = -(1 << 63)
 _EPOCH: Final = dt.date(1970, 1, 1)
@@ -64,8 +81,7 @@ class InvalidFillError(ValueError):
     """A fill whose quantity or price cannot be booked."""
 
 
-@dataclass(frozen=True, slots=True)
-class Lot:
+class Lot(msgspec.Struct, frozen=True, gc=False):
     """An open FIFO lot: ``quantity`` > 0 is long, < 0 is short; ``ts`` is when it opened."""
 
     quantity: Decimal
@@ -73,8 +89,7 @@ class Lot:
     ts: int
 
 
-@dataclass(frozen=True, slots=True)
-class RoundTrip:
+class RoundTrip(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A position's life from flat to flat; a fill that flips through zero ends one trip
     and starts the next.
 
@@ -93,105 +108,246 @@ class RoundTrip:
     fees: Decimal
 
 
-@dataclass(frozen=True, slots=True)
-class _OpenTrip:
-    """A round trip in progress, kept as sums so nothing is rounded until it closes."""
+class _Position(msgspec.Struct, kw_only=True, gc=False):
+    """One symbol from the fill that opens it to the fill that makes it flat: its FIFO
+    lots, the round trip in progress (kept as unsigned sums, so nothing is rounded until
+    it closes) and what a mark needs. A fill books into a new ``_Position`` and swaps it
+    in only once every sum is computed, so a trap changes nothing; marks value it in
+    place."""
 
+    lots: deque[Lot]
+    quantity: Decimal  # signed sum of the lots
+    cost: Decimal  # signed sum of lot quantity * lot price
     entry_ts: int
-    direction: int
-    entry_quantity: Decimal = _ZERO
-    entry_notional: Decimal = _ZERO
+    entry_quantity: Decimal
+    entry_notional: Decimal
     exit_quantity: Decimal = _ZERO
     exit_notional: Decimal = _ZERO
     gross_pnl: Decimal = _ZERO
     fees: Decimal = _ZERO
+    # The price of every entry (exit) fill while they all share one: then it is the
+    # average, and the trip's close needs no division.
+    entry_price: Decimal | None = None
+    exit_price: Decimal | None = None
+    # The symbol's price grid: scale = 10**places as a float, step = 10**-places.
+    scale: float = 1.0
+    step: Decimal = _ONE
+    unit: Decimal = _ZERO  # quantity * step: a close of n ticks is worth unit * n
+    # Quantity at ``close``, or at cost while the symbol has no close; None from the fill
+    # that booked the position until the next mark values it.
+    market_value: Decimal | None = None
+    close: float | None = None
 
-    def finish(self, symbol: str, exit_ts: int) -> RoundTrip:
-        return RoundTrip(
-            symbol=symbol,
-            entry_ts=self.entry_ts,
-            exit_ts=exit_ts,
-            quantity=self.entry_quantity if self.direction > 0 else -self.entry_quantity,
-            entry_price=_AVERAGE.divide(self.entry_notional, self.entry_quantity),
-            exit_price=_AVERAGE.divide(self.exit_notional, self.exit_quantity),
-            pnl=self.gross_pnl - self.fees,
-            fees=self.fees,
-        )
+
+def _grid(increment: Decimal) -> tuple[float, Decimal]:
+    """The grid (scale, step) of a price increment's decimal places: 0.01 and 0.05 both
+    read closes in hundredths. Only the places matter, so a wrong increment costs speed,
+    never exactness."""
+    if not increment.is_finite() or increment <= 0:
+        raise ValueError(f"price increment must be a positive number, got {increment}")
+    exponent = increment.normalize(_EXACT).as_tuple().exponent
+    assert isinstance(exponent, int)  # finite
+    places = min(max(-exponent, 0), _MAX_GRID_PLACES)
+    return 10.0**places, _ONE.scaleb(-places)
 
 
-def _next_trip(
-    trip: _OpenTrip | None, fill: Fill, closed: Decimal, opened: Decimal, realized: Decimal
-) -> tuple[_OpenTrip | None, RoundTrip | None]:
-    """The symbol's trip after ``fill`` closed ``closed`` and opened ``opened`` (both
-    unsigned), and the round trip it completed, if any. Runs in ``_EXACT``.
+def _market_value(position: _Position, close: float) -> Decimal:
+    """The position's quantity times the decimal that ``close`` prints as (its ``repr``).
 
-    A flipping fill pays part of its fee to each trip: the closing share is rounded to
-    the fee's own precision, and at least to 8 decimals, the finest venues charge in;
-    the opening share is the exact rest, so the trips' fees always sum to the fees booked.
+    On the grid this is ``unit * ticks`` with ``ticks = round(close * scale)``, checked by
+    ``ticks / scale == close``. Why that is the printed decimal: ``ticks`` (below 10**15)
+    and ``scale`` (10**places, places <= 22) are exact doubles, so the division is
+    correctly rounded and the check says that the decimal ``ticks * step`` converts to
+    ``close``. That decimal has at most 15 significant digits, so the shortest decimal
+    that converts to ``close``, which ``repr`` prints, has at most 15 as well; and two
+    decimals of at most 15 significant digits that convert to the same double are equal
+    (DBL_DIG). The range test also turns NaN and infinities away to ``repr``.
     """
-    price, fee = fill.price, fill.fee
-    if closed and opened:
-        share = _AVERAGE.divide(_AVERAGE.multiply(fee, closed), fill.quantity)
-        places = min(fee.as_tuple().exponent, _FEE_SHARE_EXPONENT)
-        closing_fee = _AVERAGE.quantize(share, Decimal(1).scaleb(places))
-    else:
-        closing_fee = fee if closed else _ZERO
-    finished = None
-    if closed:
-        assert trip is not None, "closing lots implies an open trip"
-        trip = replace(
-            trip,
-            exit_quantity=trip.exit_quantity + closed,
-            exit_notional=trip.exit_notional + closed * price,
-            gross_pnl=trip.gross_pnl + realized,
-            fees=trip.fees + closing_fee,
+    scale = position.scale
+    scaled = close * scale
+    if -_TICKS_LIMIT < scaled < _TICKS_LIMIT:
+        ticks = round(scaled)
+        if ticks / scale == close:
+            return _multiply(position.unit, ticks)
+    return _multiply(position.quantity, Decimal(repr(close)))
+
+
+def _opened(
+    fill: Fill, quantity: Decimal, notional: Decimal, fee: Decimal, grid: tuple[float, Decimal]
+) -> _Position:
+    """The position that ``quantity`` (unsigned, of ``notional``) of ``fill`` opens from
+    flat, paying ``fee``: a new round trip. Runs in ``_EXACT``."""
+    buy = fill.side is Side.BUY
+    scale, step = grid
+    lots = deque()
+    lots.append(Lot(quantity if buy else -quantity, fill.price, fill.ts))
+    return _Position(
+        lots=lots,
+        quantity=quantity if buy else -quantity,
+        cost=notional if buy else -notional,
+        entry_ts=fill.ts,
+        entry_quantity=quantity,
+        entry_notional=notional,
+        fees=fee,
+        entry_price=fill.price,
+        scale=scale,
+        step=step,
+    )
+
+
+def _added(held: _Position, fill: Fill, notional: Decimal) -> _Position:
+    """``held`` after ``fill`` (of ``notional``) added to it. Runs in ``_EXACT``."""
+    quantity = fill.quantity
+    buy = fill.side is Side.BUY
+    lots = deque(held.lots)
+    lots.append(Lot(quantity if buy else -quantity, fill.price, fill.ts))
+    return _Position(
+        lots=lots,
+        quantity=held.quantity + quantity if buy else held.quantity - quantity,
+        cost=held.cost + notional if buy else held.cost - notional,
+        entry_ts=held.entry_ts,
+        entry_quantity=held.entry_quantity + quantity,
+        entry_notional=held.entry_notional + notional,
+        exit_quantity=held.exit_quantity,
+        exit_notional=held.exit_notional,
+        gross_pnl=held.gross_pnl,
+        fees=held.fees + fill.fee,
+        entry_price=held.entry_price if held.entry_price == fill.price else None,
+        exit_price=held.exit_price,
+        scale=held.scale,
+        step=held.step,
+    )
+
+
+def _reduced(held: _Position, fill: Fill) -> tuple[_Position | None, Decimal, RoundTrip | None]:
+    """``held`` after ``fill`` closed its lots oldest first, the PnL that realized, and
+    the round trip it finished if it closed every lot (the rest of such a fill opens the
+    other way). Runs in ``_EXACT``."""
+    price, quantity = fill.price, fill.quantity
+    long = held.quantity > _ZERO
+    realized = closed_cost = _ZERO  # as if long; negated below for a short
+    left = quantity
+    closed_lots = 0  # closed whole, oldest first
+    rest = None  # what stays open of the first lot not closed whole
+    for lot in held.lots:
+        size = lot.quantity if long else -lot.quantity
+        take = size if size <= left else left
+        realized += (price - lot.price) * take
+        closed_cost += lot.price * take
+        left -= take
+        if take != size:
+            rest = Lot(lot.quantity - take if long else lot.quantity + take, lot.price, lot.ts)
+            break
+        closed_lots += 1
+        if not left:
+            break
+    if not long:
+        realized, closed_cost = -realized, -closed_cost
+    closed = quantity - left
+    closing_fee = _closing_fee(fill, closed) if left else fill.fee
+    exit_quantity = held.exit_quantity + closed
+    exit_notional = held.exit_notional + closed * price
+    exit_price = price if not held.exit_quantity or held.exit_price == price else None
+    gross_pnl = held.gross_pnl + realized
+    fees = held.fees + closing_fee
+    if closed_lots < len(held.lots):
+        lots = deque(islice(held.lots, closed_lots, None))
+        if rest is not None:
+            lots[0] = rest
+        position = _Position(
+            lots=lots,
+            quantity=held.quantity - closed if long else held.quantity + closed,
+            cost=held.cost - closed_cost,
+            entry_ts=held.entry_ts,
+            entry_quantity=held.entry_quantity,
+            entry_notional=held.entry_notional,
+            exit_quantity=exit_quantity,
+            exit_notional=exit_notional,
+            gross_pnl=gross_pnl,
+            fees=fees,
+            entry_price=held.entry_price,
+            exit_price=exit_price,
+            scale=held.scale,
+            step=held.step,
         )
-        if trip.exit_quantity == trip.entry_quantity:
-            finished = trip.finish(fill.symbol, fill.ts)
-            trip = None
-    if opened:
-        if trip is None:
-            trip = _OpenTrip(entry_ts=fill.ts, direction=1 if fill.side is Side.BUY else -1)
-        trip = replace(
-            trip,
-            entry_quantity=trip.entry_quantity + opened,
-            entry_notional=trip.entry_notional + opened * price,
-            fees=trip.fees + (fee - closing_fee),
-        )
-    return trip, finished
+        return position, realized, None
+    finished = RoundTrip(
+        symbol=fill.symbol,
+        entry_ts=held.entry_ts,
+        exit_ts=fill.ts,
+        quantity=held.entry_quantity if long else -held.entry_quantity,
+        entry_price=(
+            held.entry_price
+            if held.entry_price is not None
+            else _AVERAGE.divide(held.entry_notional, held.entry_quantity)
+        ),
+        exit_price=(
+            exit_price if exit_price is not None else _AVERAGE.divide(exit_notional, exit_quantity)
+        ),
+        pnl=gross_pnl - fees,
+        fees=fees,
+    )
+    grid = (held.scale, held.step)
+    flipped = _opened(fill, left, left * price, fill.fee - closing_fee, grid) if left else None
+    return flipped, realized, finished
+
+
+def _closing_fee(fill: Fill, closed: Decimal) -> Decimal:
+    """The part of a flipping fill's fee that the trip it closes pays: pro rata, rounded
+    to the fee's own precision, and at least to 8 decimals, the finest venues charge in.
+    The trip it opens pays the exact rest, so the trips' fees always sum to the fees booked.
+    """
+    fee = fill.fee
+    share = _AVERAGE.divide(_AVERAGE.multiply(fee, closed), fill.quantity)
+    places = min(fee.as_tuple().exponent, _FEE_SHARE_EXPONENT)
+    assert isinstance(places, int)  # a fee is finite
+    return _AVERAGE.quantize(share, _ONE.scaleb(places))
 
 
 class Accountant(Actor):
-    """Books fills into FIFO lots and marks the account at every close of ``mark_interval``."""
+    """Books fills into FIFO lots and marks the account at every close of ``mark_interval``.
+
+    ``price_increments`` (symbol -> tick size) only makes marks faster: a close with no
+    more decimals than its symbol's increment is read without printing it.
+    """
 
     name = "accountant"
 
-    def __init__(self, quote_asset: str, initial_cash: Decimal, mark_interval: str = "1m") -> None:
+    def __init__(
+        self,
+        quote_asset: str,
+        initial_cash: Decimal,
+        mark_interval: str = "1m",
+        price_increments: Mapping[str, Decimal] | None = None,
+    ) -> None:
         super().__init__()
         interval_ns(mark_interval)  # refuse an unknown interval now, not silently never mark
         self.quote_asset = quote_asset
         self.initial_cash = initial_cash
         self.mark_interval = mark_interval
         self.round_trips: list[RoundTrip] = []
+        self._grids = {symbol: _grid(step) for symbol, step in (price_increments or {}).items()}
         self._cash = initial_cash
         self._fees = _ZERO
         self._realized = _ZERO
         self._realized_by_symbol: dict[str, Decimal] = {}
-        self._lots: dict[str, deque[Lot]] = {}
-        self._positions: dict[str, Decimal] = {}  # open symbols only
-        self._cost: dict[str, Decimal] = {}  # open symbols: sum of lot quantity * price
+        self._open: dict[str, _Position] = {}  # open symbols only
         self._cost_total = _ZERO
-        self._market_values: dict[str, Decimal] = {}  # open symbols: quantity * mark
-        self._trips: dict[str, _OpenTrip] = {}
         self._trade_keys: set[tuple[str, str]] = set()
         self._closes: dict[str, float] = {}  # every symbol's last close, as it came
-        # What the next EquityMarked says; recomputed on a fill, a new close of an open
-        # symbol, or a new day, and otherwise published as is.
-        self._equity = initial_cash
-        self._unrealized = _ZERO
-        self._exposure = _ZERO
-        self._day_pnl = _ZERO
-        self._marked_equity = initial_cash
+        # The last mark, or the next one but for its ts: published again with a bar's ts
+        # until a new close of an open symbol or a new day changes it; None after a fill.
+        self._mark: EquityMarked | None = EquityMarked(
+            ts=0,
+            cash=initial_cash,
+            equity=initial_cash,
+            realized_pnl=_ZERO,
+            unrealized_pnl=_ZERO,
+            fees=_ZERO,
+            day_pnl=_ZERO,
+            gross_exposure=_ZERO,
+        )
+        self._marked_equity = initial_cash  # of the last mark published
         self._day_start_equity = initial_cash
         self._day_end = _NO_DAY
 
@@ -204,7 +360,7 @@ class Accountant(Actor):
     @property
     def positions(self) -> dict[str, Decimal]:
         """Open positions, symbol -> signed quantity; flat symbols are absent."""
-        return dict(self._positions)
+        return {symbol: position.quantity for symbol, position in self._open.items()}
 
     @property
     def realized_pnl(self) -> Decimal:
@@ -217,17 +373,18 @@ class Accountant(Actor):
 
     def lots(self, symbol: str) -> tuple[Lot, ...]:
         """Open lots of ``symbol``, oldest first."""
-        return tuple(self._lots.get(symbol, ()))
+        position = self._open.get(symbol)
+        return tuple(position.lots) if position is not None else ()
 
     def equity(self, marks: Mapping[str, Decimal]) -> Decimal:
         """Cash plus every open position at ``marks``; a missing mark is an error, since
         guessing one would misstate the account."""
-        missing = sorted(symbol for symbol in self._positions if symbol not in marks)
+        missing = sorted(symbol for symbol in self._open if symbol not in marks)
         if missing:
             raise KeyError(f"no mark for open position(s): {', '.join(missing)}")
         with localcontext(_EXACT):
             return self._cash + sum(
-                (quantity * marks[symbol] for symbol, quantity in self._positions.items()),
+                (position.quantity * marks[symbol] for symbol, position in self._open.items()),
                 _ZERO,
             )
 
@@ -235,22 +392,34 @@ class Accountant(Actor):
 
     def on_fill(self, fill: Fill) -> None:
         self._validate(fill)
-        key = (fill.symbol, fill.trade_id)
-        if fill.trade_id and key in self._trade_keys:
-            _log.warning("duplicate_fill_refused", symbol=fill.symbol, trade_id=fill.trade_id)
+        symbol, trade_id = fill.symbol, fill.trade_id
+        key = (symbol, trade_id)
+        if trade_id and key in self._trade_keys:
+            _log.warning("duplicate_fill_refused", symbol=symbol, trade_id=trade_id)
             return
-        with localcontext(_EXACT):
-            self._book(fill)
-        if fill.trade_id:
+        # What localcontext(_EXACT) does, without copying the context first.
+        saved = getcontext()
+        setcontext(_EXACT)
+        try:
+            position = self._book(fill)
+        finally:
+            setcontext(saved)
+        if trade_id:
             self._trade_keys.add(key)
-        symbol = fill.symbol
-        quantity = self._positions.get(symbol, _ZERO)
+        if position is None:
+            quantity = average_price = _ZERO
+        else:
+            quantity = position.quantity
+            lots = position.lots
+            average_price = (
+                lots[0].price if len(lots) == 1 else _AVERAGE.divide(position.cost, quantity)
+            )
         self.publish(
             PositionChanged(
                 ts=fill.ts,
                 symbol=symbol,
                 quantity=quantity,
-                average_price=_AVERAGE.divide(self._cost[symbol], quantity) if quantity else _ZERO,
+                average_price=average_price,
                 realized_pnl=self._realized_by_symbol[symbol],
             )
         )
@@ -263,62 +432,55 @@ class Accountant(Actor):
                 f"fill {fill.trade_id!r} on {fill.symbol}: fee {fill.fee} {fill.fee_asset!r}, "
                 f"but the books only hold {self.quote_asset!r}"
             )
-        if not fill.quantity > 0:
+        if not fill.quantity > _ZERO:
             raise InvalidFillError(f"fill {fill.trade_id!r}: quantity {fill.quantity} is not > 0")
-        if not fill.price > 0:
+        if not fill.price > _ZERO:
             raise InvalidFillError(f"fill {fill.trade_id!r}: price {fill.price} is not > 0")
 
-    def _book(self, fill: Fill) -> None:
-        """Close opposite lots FIFO, open a lot with the rest, move cash. Runs in ``_EXACT``;
-        computes everything into locals before assigning, so a trap changes nothing."""
-        symbol, price, fee = fill.symbol, fill.price, fill.fee
-        lots = deque(self._lots.get(symbol, ()))
-        remaining = fill.quantity if fill.side is Side.BUY else -fill.quantity
+    def _book(self, fill: Fill) -> _Position | None:
+        """Close opposite lots FIFO, open a lot with the rest, move cash; return the
+        symbol's position afterwards (None: flat). Runs in ``_EXACT``, and computes
+        everything before it assigns anything, so a trap changes nothing."""
+        symbol, quantity, fee = fill.symbol, fill.quantity, fill.fee
+        buy = fill.side is Side.BUY
+        notional = quantity * fill.price
+        held = self._open.get(symbol)
         realized = _ZERO
-        closed = _ZERO
-        while remaining and lots and (lots[0].quantity > 0) != (remaining > 0):
-            lot = lots[0]
-            take = min(abs(remaining), abs(lot.quantity))
-            step = take if lot.quantity > 0 else -take  # the closed part, signed like the lot
-            realized += (price - lot.price) * step
-            remaining += step
-            closed += take
-            if take == abs(lot.quantity):
-                lots.popleft()
-            else:
-                lots[0] = Lot(lot.quantity - step, lot.price, lot.ts)
-        if remaining:
-            lots.append(Lot(remaining, price, fill.ts))
-        notional = fill.quantity * price
-        cash = self._cash + (notional if fill.side is Side.SELL else -notional) - fee
-        position = sum((lot.quantity for lot in lots), _ZERO)
-        cost = sum((lot.quantity * lot.price for lot in lots), _ZERO)
-        cost_total = self._cost_total - self._cost.get(symbol, _ZERO) + cost
-        trip, finished = _next_trip(self._trips.get(symbol), fill, closed, abs(remaining), realized)
-        close = self._closes.get(symbol)
-        mark = Decimal(repr(close)) if close is not None else None
-        market_value = cost if mark is None else position * mark
+        finished = None
+        if held is None:
+            grid = self._grids.get(symbol, _UNIT_GRID)
+            position = _opened(fill, quantity, notional, fee, grid)
+        elif (held.quantity > _ZERO) is buy:
+            position = _added(held, fill, notional)
+        else:
+            position, realized, finished = _reduced(held, fill)
+        cash = (self._cash - notional if buy else self._cash + notional) - fee
+        cost_total = self._cost_total if held is None else self._cost_total - held.cost
+        if position is not None:
+            cost_total += position.cost
+            position.unit = position.quantity * position.step
+        fees = self._fees + fee
+        realized_total = self._realized
+        realized_symbol = self._realized_by_symbol.get(symbol, _ZERO)
+        if realized:  # an opening fill realizes nothing: skip two additions of zero
+            realized_total += realized
+            realized_symbol += realized
 
         self._cash = cash
-        self._fees += fee
-        self._realized += realized
-        self._realized_by_symbol[symbol] = self._realized_by_symbol.get(symbol, _ZERO) + realized
+        self._fees = fees
+        self._realized = realized_total
+        self._realized_by_symbol[symbol] = realized_symbol
         self._cost_total = cost_total
+        if position is None:
+            del self._open[symbol]
+        else:
+            self._open[symbol] = position
         if finished is not None:
             self.round_trips.append(finished)
-        if trip is None:
-            self._trips.pop(symbol, None)
-        else:
-            self._trips[symbol] = trip
-        if lots:
-            self._lots[symbol] = lots
-            self._positions[symbol] = position
-            self._cost[symbol] = cost
-            self._market_values[symbol] = market_value
-        else:
-            for table in (self._lots, self._positions, self._cost, self._market_values):
-                table.pop(symbol, None)
-        self._revalue()
+        # The next bar of an open symbol revalues the account anyway, so the mark is
+        # rebuilt only when something needs it before that (a flat mark, a day's end).
+        self._mark = None
+        return position
 
     # --- marks ----------------------------------------------------------------------------
 
@@ -330,50 +492,69 @@ class Accountant(Actor):
         if ts > self._day_end:
             self._close_day(ts)
         symbol = bar.symbol
-        close = bar.close
-        closes = self._closes
-        if symbol in self._positions and closes.get(symbol) != close:
-            self._market_values[symbol] = _multiply(self._positions[symbol], Decimal(repr(close)))
-            self._revalue()
-        closes[symbol] = close
-        equity = self._marked_equity = self._equity
-        self.publish(
-            EquityMarked(
-                ts=ts,
-                cash=self._cash,
-                equity=equity,
-                realized_pnl=self._realized,
-                unrealized_pnl=self._unrealized,
-                fees=self._fees,
-                day_pnl=self._day_pnl,
-                gross_exposure=self._exposure,
-            )
-        )
-
-    def _revalue(self) -> None:
-        """Recompute what the next mark publishes from the open positions' market values.
-        Flat, equity *is* cash: the same object, so flat marks cost no arithmetic."""
-        market_values = self._market_values
-        if not market_values:
-            self._equity = self._cash
-            self._unrealized = _ZERO
-            self._exposure = _ZERO
-            self._day_pnl = _subtract(self._cash, self._day_start_equity)
-            return
-        if len(market_values) == 1:  # the common case: skip two additions to zero
-            (value,) = market_values.values()
-            exposure = value if value >= _ZERO else _minus(value)
-        else:
-            value = exposure = _ZERO
-            for market_value in market_values.values():
-                value = _add(value, market_value)
-                exposure = _add(
-                    exposure, market_value if market_value >= _ZERO else _minus(market_value)
+        close = self._closes[symbol] = bar.close
+        position = self._open.get(symbol)
+        if position is not None and close != position.close:
+            if len(self._open) == 1:  # _revalue's common case, inlined: no call, no loop
+                value = _market_value(position, close)
+                cash = self._cash
+                equity = _add(cash, value)
+                mark = EquityMarked(
+                    ts=ts,
+                    cash=cash,
+                    equity=equity,
+                    realized_pnl=self._realized,
+                    unrealized_pnl=_subtract(value, self._cost_total),
+                    fees=self._fees,
+                    day_pnl=_subtract(equity, self._day_start_equity),
+                    gross_exposure=value if value >= _ZERO else value.copy_negate(),
                 )
-        self._equity = equity = _add(self._cash, value)
-        self._unrealized = _subtract(value, self._cost_total)
-        self._exposure = exposure
-        self._day_pnl = _subtract(equity, self._day_start_equity)
+                position.market_value = value
+                position.close = close
+                self._mark = mark
+            else:
+                position.market_value = _market_value(position, close)
+                position.close = close
+                mark = self._revalue(ts)
+        elif self._mark is None:
+            mark = self._revalue(ts)
+        else:
+            mark = replace(self._mark, ts=ts)
+        self._marked_equity = mark.equity
+        self.publish(mark)
+
+    def _revalue(self, ts: int) -> EquityMarked:
+        """The account marked at ``ts`` from the open positions' market values, valuing a
+        position that a fill left unvalued at its symbol's last close (at cost before any
+        close). Kept as the next mark. Flat, equity *is* cash: the same object, so flat
+        marks carry no new Decimal."""
+        cash = self._cash
+        equity = cash
+        unrealized = exposure = _ZERO
+        if self._open:
+            value = _ZERO
+            for symbol, position in self._open.items():
+                market_value = position.market_value
+                if market_value is None:
+                    close = position.close = self._closes.get(symbol)
+                    market_value = position.market_value = (
+                        position.cost if close is None else _market_value(position, close)
+                    )
+                value = _add(value, market_value)
+                exposure = _add(exposure, market_value.copy_abs())
+            equity = _add(cash, value)
+            unrealized = _subtract(value, self._cost_total)
+        mark = self._mark = EquityMarked(
+            ts=ts,
+            cash=cash,
+            equity=equity,
+            realized_pnl=self._realized,
+            unrealized_pnl=unrealized,
+            fees=self._fees,
+            day_pnl=_subtract(equity, self._day_start_equity),
+            gross_exposure=exposure,
+        )
+        return mark
 
     # --- days -----------------------------------------------------------------------------
 
@@ -395,18 +576,21 @@ class Accountant(Actor):
                 )
             )
             self._day_start_equity = equity
-            self._day_pnl = _subtract(self._equity, equity)
+            if self._mark is not None:
+                self._mark = replace(self._mark, day_pnl=_subtract(self._mark.equity, equity))
         self._day_end = _day_end(ts)
 
     def on_end_of_data(self, message: EndOfData) -> None:
         """The last day is partial but still a day: publish it, with every fill booked."""
         day_end = self._day_end if self._day_end != _NO_DAY else _day_end(message.ts)
+        mark = self._mark if self._mark is not None else self._revalue(message.ts)
+        equity = mark.equity
         self.publish(
             DailyPnl(
                 ts=message.ts,
                 date=_day_name(day_end),
-                pnl=_subtract(self._equity, self._day_start_equity),
-                equity=self._equity,
+                pnl=_subtract(equity, self._day_start_equity),
+                equity=equity,
             )
         )
 

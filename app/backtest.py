@@ -140,7 +140,12 @@ def build_backtest(settings: Settings, *, end_ns: int | None = None) -> Backtest
         ),
     )
     order_manager = OrderManager()
-    accountant = Accountant(run.quote_asset, run.initial_cash, mark_interval=run.interval)
+    accountant = Accountant(
+        run.quote_asset,
+        run.initial_cash,
+        mark_interval=run.interval,
+        price_increments={symbol: spec.tick_size for symbol, spec in instruments.items()},
+    )
     limits = settings.risk
     actors = [
         feed,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from decimal import Decimal, localcontext
+from decimal import Context, Decimal, localcontext
 from typing import TypeVar
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import actors.accountant as accountant_module
 from actors.accountant import Accountant, FeeAssetError, InvalidFillError, Lot, RoundTrip
 from actors.clock import SimClock
 from actors.intervals import UnknownIntervalError
@@ -34,9 +35,11 @@ _trade_ids = itertools.count()
 M = TypeVar("M", bound=Message)
 
 
-def make_accountant(initial: str = "10000") -> tuple[Accountant, list[Message]]:
+def make_accountant(
+    initial: str = "10000", price_increments: dict[str, Decimal] | None = None
+) -> tuple[Accountant, list[Message]]:
     out: list[Message] = []
-    accountant = Accountant("USDT", Decimal(initial))
+    accountant = Accountant("USDT", Decimal(initial), price_increments=price_increments)
     accountant.attach(out.append, SimClock(JAN_1))
     return accountant, out
 
@@ -301,6 +304,62 @@ def test_a_float_close_is_taken_at_its_printed_value() -> None:
     assert marked.unrealized_pnl == Decimal("3") * (Decimal("0.30000000000000004") - Decimal("0.1"))
 
 
+def test_a_close_on_the_price_grid_is_read_without_printing_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    printed: list[float] = []
+
+    def printing(value: float) -> str:
+        printed.append(value)
+        return repr(value)
+
+    monkeypatch.setattr(accountant_module, "repr", printing, raising=False)
+    accountant, out = make_accountant(price_increments={BTC: Decimal("0.01")})
+    accountant.on_fill(fill(Side.BUY, "0.5", "42000"))
+    accountant.on_bar(bar(42123.45, JAN_1 + MINUTE))
+    assert printed == []
+    assert of_type(out, EquityMarked)[-1].gross_exposure == Decimal("21061.725")
+    accountant.on_bar(bar(42123.455, JAN_1 + 2 * MINUTE))  # finer than the grid: printed
+    assert printed == [42123.455]
+    assert of_type(out, EquityMarked)[-1].gross_exposure == Decimal("21061.7275")
+
+
+def test_a_close_off_the_price_grid_is_taken_at_its_printed_value() -> None:
+    accountant, out = make_accountant(price_increments={BTC: Decimal("0.01")})
+    accountant.on_fill(fill(Side.BUY, "3", "0.1"))
+    accountant.on_bar(bar(0.1 + 0.2, JAN_1 + MINUTE))  # prints as 0.30000000000000004
+    marked = of_type(out, EquityMarked)[-1]
+    assert marked.unrealized_pnl == Decimal("3") * (Decimal("0.30000000000000004") - Decimal("0.1"))
+
+
+@pytest.mark.parametrize("increment", ["0", "-0.01", "NaN", "Infinity"])
+def test_price_increment_must_be_a_positive_number(increment: str) -> None:
+    with pytest.raises(ValueError, match="price increment"):
+        Accountant("USDT", Decimal("1"), price_increments={BTC: Decimal(increment)})
+
+
+def test_a_mark_of_another_symbol_values_a_new_position_at_its_last_close() -> None:
+    accountant, out = make_accountant()
+    accountant.on_bar(bar(100.0, JAN_1 + MINUTE))
+    accountant.on_fill(fill(Side.BUY, "1", "90", ts=JAN_1 + MINUTE))
+    accountant.on_bar(bar(10.0, JAN_1 + MINUTE, symbol=ETH))
+    marked = of_type(out, EquityMarked)[-1]
+    assert (marked.equity, marked.unrealized_pnl, marked.gross_exposure) == (
+        Decimal("10010"),
+        Decimal("10"),
+        Decimal("100"),
+    )
+
+
+def test_end_of_data_right_after_a_fill_values_the_position_at_its_last_close() -> None:
+    accountant, out = make_accountant()
+    accountant.on_bar(bar(100.0, JAN_1 + MINUTE))
+    accountant.on_fill(fill(Side.SELL, "2", "110", fee="1", ts=JAN_1 + MINUTE))
+    accountant.on_end_of_data(EndOfData(ts=JAN_1 + 2 * MINUTE))
+    (daily,) = of_type(out, DailyPnl)
+    assert (daily.pnl, daily.equity) == (Decimal("19"), Decimal("10019"))
+
+
 def test_equity_requires_a_mark_for_every_open_position() -> None:
     accountant, _ = make_accountant()
     accountant.on_fill(fill(Side.BUY, "1", "100"))
@@ -484,11 +543,12 @@ def to_fills(specs: list[tuple[str, Side, int, int, int]]) -> list[Fill]:
 
 
 @settings(max_examples=300, deadline=None)
-@given(fills_strategy, marks_strategy)
+@given(fills_strategy, marks_strategy, st.booleans())
 def test_books_reconcile_exactly_with_fills_and_marks(
-    specs: list[tuple[str, Side, int, int, int]], mark_cents: tuple[int, int]
+    specs: list[tuple[str, Side, int, int, int]], mark_cents: tuple[int, int], on_grid: bool
 ) -> None:
-    accountant, out = make_accountant("100000")
+    increments = {symbol: Decimal("0.01") for symbol in SYMBOLS} if on_grid else None
+    accountant, out = make_accountant("100000", price_increments=increments)
     fills = to_fills(specs)
     for each in fills:
         accountant.on_fill(each)
@@ -522,6 +582,60 @@ def test_books_reconcile_exactly_with_fills_and_marks(
         "100000"
     )
     assert marked.gross_exposure == exposure
+
+
+closes_strategy = st.one_of(
+    st.floats(min_value=1e-9, max_value=1e12, allow_nan=False, allow_infinity=False),
+    st.builds(
+        lambda ticks, places: ticks / 10**places,
+        st.integers(min_value=1, max_value=10**15),
+        st.integers(min_value=0, max_value=22),
+    ),
+)
+increments_strategy = st.sampled_from(
+    [None, Decimal("5"), Decimal("0.5"), Decimal("0.01"), Decimal("1E-8"), Decimal("1E-18")]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    increments_strategy,
+    st.tuples(closes_strategy, closes_strategy, closes_strategy),
+    st.tuples(st.integers(-40, 40).filter(bool), st.integers(-40, 40).filter(bool)),
+)
+def test_marks_value_positions_at_the_decimal_their_close_prints_as(
+    increment: Decimal | None,
+    closes: tuple[float, float, float],
+    units: tuple[int, int],
+) -> None:
+    increments = None if increment is None else {BTC: increment, ETH: increment}
+    accountant, out = make_accountant("100000", price_increments=increments)
+    quantities = {symbol: count * LOT_STEP for symbol, count in zip(SYMBOLS, units, strict=True)}
+    marks: dict[str, Decimal] = {}
+
+    def check() -> None:
+        with localcontext(prec=64):  # the references must not round either
+            values = [quantities[symbol] * mark for symbol, mark in marks.items()]
+            value = sum(values, Decimal(0))
+            equity = accountant.cash + value
+            unrealized = value - sum((quantities[symbol] * 100 for symbol in marks), Decimal(0))
+            exposure = sum((abs(each) for each in values), Decimal(0))
+        marked = of_type(out, EquityMarked)[-1]
+        assert (marked.equity, marked.unrealized_pnl, marked.gross_exposure) == (
+            equity,
+            unrealized,
+            exposure,
+        )
+
+    # BTC alone (one open position), then BTC and ETH together (the general revaluation).
+    for ts, (symbol, close) in enumerate(zip((BTC, ETH, BTC), closes, strict=True), start=1):
+        if symbol not in marks:
+            quantity = quantities[symbol]
+            side = Side.BUY if quantity > 0 else Side.SELL
+            accountant.on_fill(fill(side, abs(quantity), "100", symbol=symbol, ts=JAN_1 + ts))
+        accountant.on_bar(bar(close, JAN_1 + ts * MINUTE, symbol=symbol))
+        marks[symbol] = Decimal(repr(close))
+        check()
 
 
 def brute_force_fifo_realized(fills: list[Fill], symbol: str) -> Decimal:
@@ -592,3 +706,67 @@ def test_flip_fee_share_is_rounded_to_eight_places_and_the_rest_goes_to_the_new_
     closing, opening = accountant.round_trips
     assert closing.fees == Decimal("0.00333333")
     assert opening.fees == Decimal("0.00666667")
+
+
+def reference_round_trips(fills: list[Fill], symbol: str) -> list[tuple[Decimal, ...]]:
+    """(signed quantity, entry price, exit price) of each trip, from running sums."""
+    average = Context(prec=28).divide
+    trips = []
+    position = entry_quantity = entry_notional = exit_quantity = exit_notional = Decimal(0)
+    with localcontext(prec=64):
+        for each in fills:
+            if each.symbol != symbol:
+                continue
+            signed = each.quantity if each.side is Side.BUY else -each.quantity
+            if not position or (position > 0) == (signed > 0):
+                entry_quantity += each.quantity
+                entry_notional += each.quantity * each.price
+                position += signed
+                continue
+            closed = min(each.quantity, abs(position))
+            exit_quantity += closed
+            exit_notional += closed * each.price
+            direction = 1 if position > 0 else -1
+            position += signed
+            if not position or (position > 0) != (direction > 0):
+                trips.append(
+                    (
+                        direction * entry_quantity,
+                        average(entry_notional, entry_quantity),
+                        average(exit_notional, exit_quantity),
+                    )
+                )
+                entry_quantity = abs(position)
+                entry_notional = entry_quantity * each.price
+                exit_quantity = exit_notional = Decimal(0)
+    return trips
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(SYMBOLS),
+            st.sampled_from((Side.BUY, Side.SELL)),
+            st.integers(min_value=1, max_value=40),
+            st.sampled_from((10_000, 10_050, 10_100)),  # few prices: trips at one price, too
+            st.just(0),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_round_trip_prices_are_the_quantity_weighted_averages_of_their_fills(
+    specs: list[tuple[str, Side, int, int, int]],
+) -> None:
+    accountant, _ = make_accountant()
+    fills = to_fills(specs)
+    for each in fills:
+        accountant.on_fill(each)
+    for symbol in SYMBOLS:
+        ours = [
+            (trip.quantity, trip.entry_price, trip.exit_price)
+            for trip in accountant.round_trips
+            if trip.symbol == symbol
+        ]
+        assert ours == reference_round_trips(fills, symbol)
