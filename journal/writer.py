@@ -1,0 +1,420 @@
+"""The journal writer: seqs assigned at append, frames committed in groups, one write and
+one fsync per batch, durability waited for per seq.
+
+Producers (actors' edges, the order manager's write-ahead) call ``append``, which
+never blocks: it assigns the next seq, encodes the frame, checks that it reads
+back, and queues it. The writer task takes everything queued, writes it in one
+``os.write`` and one ``os.fsync`` in a worker thread, then wakes every
+``durable(seq)`` waiter the batch covers. While a batch is on its way to the
+disk the event loop keeps accepting appends, which become the next batch: under
+load batches grow by themselves and the disk sees one fsync per batch, not per
+message.
+
+A batch closes as soon as the queue is drained: after taking what is queued,
+the writer yields once so that producers already runnable can append, and
+commits when that adds nothing. Waiting for more on a timer would only add
+latency: the batch grows anyway while the previous one is being fsynced. Two
+bounds keep a firehose from holding a batch open: ``max_batch_frames`` and
+``max_batch_us`` (time since the batch opened).
+
+A failed write or fsync (a full disk, an I/O error) fails the journal for good:
+every waiter for a seq not yet durable, and every later append, raises
+``JournalWriteError``. It is never retried: after a failed fsync the kernel may
+have dropped the dirty pages, and a second fsync can succeed without them.
+Callers halt trading on it rather than trade unjournaled.
+
+One writer per session at a time: it holds an exclusive ``flock`` on the session
+directory. Each run starts a new segment at the seq after the journal's last one
+(replacing a last segment that holds no frames), so a closed segment is never
+written again; a torn tail must be cut first (``truncate_torn_tail``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Final
+
+import anyio
+import anyio.abc
+import anyio.lowlevel
+import msgspec
+import structlog
+
+from actors.messages import ALL_MESSAGES, Message
+from journal.errors import (
+    JournalClosedError,
+    JournalCorruptError,
+    JournalError,
+    JournalTornTailError,
+    JournalWriteError,
+)
+from journal.frames import FRAME_HEADER, encode_frame, record_decoder
+from journal.reader import inspect_tail
+from journal.schema import CATALOG_SHAPE
+from journal.segments import (
+    create_segment,
+    lock_directory,
+    make_directory,
+    new_header,
+    remove_stale_segments,
+    segment_path,
+    write_all,
+)
+
+__all__ = [
+    "DEFAULT_MAX_BATCH_FRAMES",
+    "DEFAULT_MAX_BATCH_US",
+    "DEFAULT_SEGMENT_BYTES",
+    "JournalStatistics",
+    "JournalWriter",
+    "open_journal",
+]
+
+DEFAULT_SEGMENT_BYTES: Final = 64 * 1024 * 1024
+DEFAULT_MAX_BATCH_FRAMES: Final = 4096
+DEFAULT_MAX_BATCH_US: Final = 1000
+
+_log = structlog.get_logger(__name__)
+_CATALOG: Final = frozenset(ALL_MESSAGES)
+
+
+class JournalStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """A writer's state for a status panel: how far appends and durability have got, how
+    much waits for the disk, and how well batching is working."""
+
+    segment: str
+    last_seq: int
+    durable_seq: int
+    queued_frames: int
+    batches: int
+    frames_written: int
+    largest_batch: int
+    failed: bool
+
+
+class JournalWriter:
+    """The writer of one session's journal, ``<root>/<session>/segment-*.tdj``.
+
+    Run it as a task (``await task_group.start(writer.run)``) or use ``open_journal``.
+    ``append`` and ``durable`` must be called from the event loop the writer runs on."""
+
+    _work: anyio.Event  # set when the queue becomes non-empty (or on close)
+    _committed: anyio.Event  # set, and replaced, when a batch is durable
+
+    def __init__(
+        self,
+        root: Path | str,
+        session: str,
+        *,
+        segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        max_batch_frames: int = DEFAULT_MAX_BATCH_FRAMES,
+        max_batch_us: int = DEFAULT_MAX_BATCH_US,
+    ) -> None:
+        if not session or session in (".", "..") or "/" in session or "\\" in session:
+            raise ValueError(f"session {session!r} is not a plain directory name")
+        if segment_bytes <= 0 or max_batch_frames <= 0 or max_batch_us < 0:
+            raise ValueError("segment_bytes and max_batch_frames must be > 0, max_batch_us >= 0")
+        self.directory = Path(root) / session
+        self.session = session
+        self.segment_bytes = segment_bytes
+        self.max_batch_frames = max_batch_frames
+        self.max_batch_ns = max_batch_us * 1000
+        self._accepting = False
+        self._closing = False
+        self._queue: list[bytes] = []
+        self._first_seq = 1
+        self._next_seq = 1
+        self._taken_seq = 0
+        self._durable_seq = 0
+        self._failure: JournalWriteError | None = None
+        self._fd = -1
+        self._lock_fd = -1
+        self._segment = self.directory
+        self._segment_size = 0
+        self._batches = 0
+        self._largest_batch = 0
+        self._stopped: anyio.Event | None = None
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    # --- producers ----------------------------------------------------------------------
+
+    def append(self, message: Message, ts: int) -> int:
+        """Queue ``message`` with clock time ``ts`` (int ns); returns its seq at once.
+
+        Refuses what could not be read back (``TypeError`` for a type outside the
+        catalog, ``ValueError`` for a field that does not decode as its declared
+        type), without using up a seq: a journal must never hold a frame its reader
+        rejects. Raises ``JournalWriteError`` once the journal has failed."""
+        if not self._accepting:
+            raise self._refusal()
+        if type(message) not in _CATALOG:
+            raise TypeError(f"{type(message).__name__} is not a message of the catalog")
+        seq = self._next_seq
+        frame = encode_frame(seq, ts, message)
+        try:
+            record_decoder.decode(frame[FRAME_HEADER.size :])
+        except msgspec.ValidationError as error:
+            where = str(error).replace("`$[2]", "`$")  # the message is item 2 of the record
+            raise ValueError(
+                f"{type(message).__name__} at seq {seq} would not read back: {where}"
+            ) from error
+        self._queue.append(frame)
+        self._next_seq = seq + 1
+        if len(self._queue) == 1:
+            self._work.set()
+        return seq
+
+    async def durable(self, seq: int) -> None:
+        """Return once ``seq`` is on disk (its batch fsynced); raise ``JournalWriteError``
+        if the journal failed before it got there."""
+        if seq >= self._next_seq:
+            raise ValueError(f"seq {seq} has not been appended (last is {self._next_seq - 1})")
+        while self._durable_seq < seq:
+            if self._failure is not None or (self._stopped is not None and self._stopped.is_set()):
+                raise self._failed()
+            await self._committed.wait()
+
+    @property
+    def last_seq(self) -> int:
+        """The seq of the last append (0 before any in the journal)."""
+        return self._next_seq - 1
+
+    @property
+    def durable_seq(self) -> int:
+        """Every seq up to this one is on disk."""
+        return self._durable_seq
+
+    @property
+    def failure(self) -> JournalWriteError | None:
+        return self._failure
+
+    def statistics(self) -> JournalStatistics:
+        return JournalStatistics(
+            segment=str(self._segment),
+            last_seq=self.last_seq,
+            durable_seq=self._durable_seq,
+            queued_frames=len(self._queue),
+            batches=self._batches,
+            frames_written=self._durable_seq - (self._first_seq - 1),
+            largest_batch=self._largest_batch,
+            failed=self._failure is not None,
+        )
+
+    # --- life cycle ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop accepting appends; ``run`` commits everything queued and returns."""
+        if self._accepting:
+            self._work.set()
+        self._accepting = False
+        self._closing = True
+
+    async def wait_closed(self) -> None:
+        """Wait until ``run`` has returned; raise ``JournalWriteError`` if anything
+        appended did not reach the disk."""
+        if self._stopped is not None:
+            await self._stopped.wait()
+        if self._durable_seq < self.last_seq:
+            raise self._failed()
+
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Open the journal (a new segment after its last seq), then commit batches until
+        ``close``. Cancellation also commits what is queued before it ends the task:
+        the batch in flight and the rest are written under a shield."""
+        self._work = anyio.Event()
+        self._committed = anyio.Event()
+        self._stopped = anyio.Event()
+        # Its own thread token: other to_thread users (queries, exports) holding the
+        # default limiter's tokens must never delay a commit.
+        self._limiter = anyio.CapacityLimiter(1)
+        try:
+            await anyio.to_thread.run_sync(self._open, limiter=self._limiter)
+        except BaseException:
+            self._close_files()
+            self._stopped.set()
+            raise
+        self._accepting = not self._closing
+        task_status.started()
+        try:
+            while self._failure is None:
+                if self._queue:
+                    with anyio.CancelScope(shield=True):
+                        await self._commit(await self._collect())
+                elif self._closing:
+                    break
+                else:
+                    await self._work.wait()
+                    self._work = anyio.Event()
+        finally:
+            self._accepting = False
+            self._closing = True
+            with anyio.CancelScope(shield=True):
+                while self._queue and self._failure is None:
+                    await self._commit(self._take(self.max_batch_frames))
+                self._close_files()
+                self._stopped.set()
+                self._wake()
+
+    # --- the writer task ----------------------------------------------------------------
+
+    def _open(self) -> None:
+        make_directory(self.directory)
+        self._lock_fd = lock_directory(self.directory)
+        remove_stale_segments(self.directory)
+        tail = inspect_tail(self.directory)
+        first_seq = 1
+        if tail is not None:
+            if tail.torn_tail is not None:
+                torn = tail.torn_tail
+                raise JournalTornTailError(Path(torn.file), torn.offset, torn.seq)
+            if tail.header.session != self.session:
+                raise JournalCorruptError(
+                    Path(tail.file),
+                    0,
+                    tail.last_seq,
+                    f"segment of session {tail.header.session!r} in {self.session!r}'s journal",
+                )
+            first_seq = tail.last_seq + 1
+        self._first_seq = first_seq
+        self._next_seq = first_seq
+        self._taken_seq = self._durable_seq = first_seq - 1
+        self._start_segment(first_seq)
+        _log.info("journal.opened", session=self.session, segment=str(self._segment), seq=first_seq)
+
+    def _close_files(self) -> None:
+        """Close the segment, then release the lock: the next writer may start."""
+        for fd in (self._fd, self._lock_fd):
+            if fd >= 0:
+                os.close(fd)
+        self._fd = self._lock_fd = -1
+
+    def _start_segment(self, first_seq: int) -> None:
+        header = new_header(self.session, first_seq, CATALOG_SHAPE)
+        path, fd, size = create_segment(self.directory, header)
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._segment, self._fd, self._segment_size = path, fd, size
+
+    async def _collect(self) -> list[bytes]:
+        """The next batch: what is queued, plus what producers append when given one
+        turn of the event loop, until a turn adds nothing or a bound is reached."""
+        frames = self._take(self.max_batch_frames)
+        deadline = time.monotonic_ns() + self.max_batch_ns
+        while len(frames) < self.max_batch_frames:
+            await anyio.lowlevel.checkpoint()
+            if not self._queue or time.monotonic_ns() >= deadline:
+                break
+            frames += self._take(self.max_batch_frames - len(frames))
+        return frames
+
+    def _take(self, limit: int) -> list[bytes]:
+        queue = self._queue
+        if len(queue) <= limit:
+            self._queue = []
+        else:
+            queue, self._queue = queue[:limit], queue[limit:]
+        self._taken_seq += len(queue)
+        return queue
+
+    async def _commit(self, frames: list[bytes]) -> None:
+        last = self._taken_seq
+        first = last - len(frames) + 1
+        try:
+            await anyio.to_thread.run_sync(self._write, b"".join(frames), limiter=self._limiter)
+        except OSError as error:
+            self._fail(self._segment, first, last, error)
+            return
+        self._durable_seq = last
+        self._batches += 1
+        self._largest_batch = max(self._largest_batch, len(frames))
+        self._wake()
+        if self._segment_size >= self.segment_bytes:
+            try:
+                await anyio.to_thread.run_sync(self._start_segment, last + 1, limiter=self._limiter)
+            except OSError as error:
+                self._fail(segment_path(self.directory, last + 1), last + 1, self.last_seq, error)
+                return
+            _log.info("journal.segment_started", segment=str(self._segment), seq=last + 1)
+
+    def _write(self, data: bytes) -> None:
+        write_all(self._fd, data)
+        os.fsync(self._fd)
+        self._segment_size += len(data)
+
+    def _wake(self) -> None:
+        committed, self._committed = self._committed, anyio.Event()
+        committed.set()
+
+    def _fail(self, file: Path, first: int, last: int, error: OSError) -> None:
+        self._failure = JournalWriteError(file, first, max(first, last), error)
+        self._failure.__cause__ = error
+        self._accepting = False
+        self._queue = []
+        _log.error("journal.write_failed", error=str(self._failure), durable_seq=self._durable_seq)
+        self._wake()
+
+    def _failed(self) -> JournalWriteError:
+        """A fresh copy of the failure to raise: one exception object raised in many
+        tasks would collect all their tracebacks."""
+        failure = self._failure
+        if failure is None:
+            return JournalWriteError(
+                self._segment,
+                self._durable_seq + 1,
+                self.last_seq,
+                RuntimeError("the writer stopped before committing it"),
+            )
+        cause = failure.__cause__
+        assert cause is not None
+        copy = JournalWriteError(failure.file, failure.first_seq, failure.last_seq, cause)
+        copy.__cause__ = cause
+        return copy
+
+    def _refusal(self) -> JournalError:
+        if self._failure is not None:
+            return self._failed()
+        if self._closing:
+            return JournalClosedError(f"{self.directory}: the journal writer is closed")
+        return JournalClosedError(f"{self.directory}: the journal writer is not running yet")
+
+
+@asynccontextmanager
+async def open_journal(
+    root: Path | str,
+    session: str,
+    *,
+    segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+    max_batch_frames: int = DEFAULT_MAX_BATCH_FRAMES,
+    max_batch_us: int = DEFAULT_MAX_BATCH_US,
+) -> AsyncIterator[JournalWriter]:
+    """A running writer for the block; on leaving, everything appended is committed, and
+    ``JournalWriteError`` is raised if some of it could not be (after an error in the
+    block, that error is raised instead, unwrapped)."""
+    writer = JournalWriter(
+        root,
+        session,
+        segment_bytes=segment_bytes,
+        max_batch_frames=max_batch_frames,
+        max_batch_us=max_batch_us,
+    )
+    tasks = anyio.create_task_group()
+    await tasks.__aenter__()
+    try:
+        await tasks.start(writer.run)
+    except BaseException:
+        await tasks.__aexit__(None, None, None)
+        raise
+    try:
+        yield writer
+    finally:
+        writer.close()
+        # The block's own error is not passed to the task group, which would cancel the
+        # writer and wrap the error in an ExceptionGroup: the writer ends on close().
+        await tasks.__aexit__(None, None, None)
+    await writer.wait_closed()
