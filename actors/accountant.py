@@ -8,13 +8,12 @@ and a mark of one open position costs one multiplication, an addition and two
 subtractions). A fill does not revalue the account: the next bar of the symbol does, so
 the mark is rebuilt only if something needs it first.
 
-Money arithmetic is exact: it runs in ``_EXACT``, 64 significant digits, far more than any
-sum or product of real prices and quantities needs, with ``Inexact`` trapped (a fill makes
-``_EXACT`` the current context and uses operators; a mark, too short to pay for switching
-contexts, calls ``_EXACT``'s methods). The books therefore either reconcile exactly with
-the fills (DESIGN.md §10.4) or fail loudly; they never round silently. Only averages
-(average entry price, round-trip prices, the fee share of a fill that flips a position)
-are divisions, and those are rounded on purpose in ``_AVERAGE``.
+Money arithmetic is exact: it runs in ``EXACT`` (``actors.money``: 64 significant digits,
+``Inexact`` trapped; a fill makes ``EXACT`` the current context and uses operators; a mark,
+too short to pay for switching contexts, calls ``EXACT``'s methods). The books therefore
+either reconcile exactly with the fills (DESIGN.md §10.4) or fail loudly; they never round
+silently. Only averages (average entry price, round-trip prices, the fee share of a fill
+that flips a position) are divisions, and those are rounded on purpose in ``_AVERAGE``.
 
 A close is a float, and it is marked at the decimal it prints as. Printing a float costs
 half a microsecond, so a close on the symbol's price grid is read with integer arithmetic
@@ -27,17 +26,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import deque
 from collections.abc import Mapping
-from decimal import (
-    Context,
-    Decimal,
-    DivisionByZero,
-    Inexact,
-    InvalidOperation,
-    Overflow,
-    getcontext,
-    localcontext,
-    setcontext,
-)
+from decimal import Context, Decimal, getcontext, localcontext, setcontext
 from itertools import islice
 from typing import Final
 
@@ -48,17 +37,17 @@ from msgspec.structs import replace
 from actors.actor import Actor
 from actors.intervals import align, interval_ns
 from actors.messages import Bar, DailyPnl, EndOfData, EquityMarked, Fill, PositionChanged, Side
+from actors.money import EXACT
 
 __all__ = ["Accountant", "FeeAssetError", "InvalidFillError", "Lot", "RoundTrip"]
 
 _log = structlog.get_logger(__name__)
 
-_EXACT: Final = Context(prec=64, traps=[InvalidOperation, DivisionByZero, Overflow, Inexact])
 _AVERAGE: Final = Context(prec=28)
 # Bound once for the hot path: cheaper than looking the method up on every call.
-_add: Final = _EXACT.add
-_subtract: Final = _EXACT.subtract
-_multiply: Final = _EXACT.multiply
+_add: Final = EXACT.add
+_subtract: Final = EXACT.subtract
+_multiply: Final = EXACT.multiply
 _ZERO: Final = Decimal(0)
 _ONE: Final = Decimal(1)
 _UNIT_GRID: Final = (1.0, _ONE)  # for a symbol without a price increment: whole numbers
@@ -145,7 +134,7 @@ def _grid(increment: Decimal) -> tuple[float, Decimal]:
     never exactness."""
     if not increment.is_finite() or increment <= 0:
         raise ValueError(f"price increment must be a positive number, got {increment}")
-    exponent = increment.normalize(_EXACT).as_tuple().exponent
+    exponent = increment.normalize(EXACT).as_tuple().exponent
     assert isinstance(exponent, int)  # finite
     places = min(max(-exponent, 0), _MAX_GRID_PLACES)
     return 10.0**places, _ONE.scaleb(-places)
@@ -176,7 +165,7 @@ def _opened(
     fill: Fill, quantity: Decimal, notional: Decimal, fee: Decimal, grid: tuple[float, Decimal]
 ) -> _Position:
     """The position that ``quantity`` (unsigned, of ``notional``) of ``fill`` opens from
-    flat, paying ``fee``: a new round trip. Runs in ``_EXACT``."""
+    flat, paying ``fee``: a new round trip. Runs in ``EXACT``."""
     buy = fill.side is Side.BUY
     scale, step = grid
     lots = deque()
@@ -196,7 +185,7 @@ def _opened(
 
 
 def _added(held: _Position, fill: Fill, notional: Decimal) -> _Position:
-    """``held`` after ``fill`` (of ``notional``) added to it. Runs in ``_EXACT``."""
+    """``held`` after ``fill`` (of ``notional``) added to it. Runs in ``EXACT``."""
     quantity = fill.quantity
     buy = fill.side is Side.BUY
     lots = deque(held.lots)
@@ -222,7 +211,7 @@ def _added(held: _Position, fill: Fill, notional: Decimal) -> _Position:
 def _reduced(held: _Position, fill: Fill) -> tuple[_Position | None, Decimal, RoundTrip | None]:
     """``held`` after ``fill`` closed its lots oldest first, the PnL that realized, and
     the round trip it finished if it closed every lot (the rest of such a fill opens the
-    other way). Runs in ``_EXACT``."""
+    other way). Runs in ``EXACT``."""
     price, quantity = fill.price, fill.quantity
     long = held.quantity > _ZERO
     realized = closed_cost = _ZERO  # as if long; negated below for a short
@@ -382,7 +371,7 @@ class Accountant(Actor):
         missing = sorted(symbol for symbol in self._open if symbol not in marks)
         if missing:
             raise KeyError(f"no mark for open position(s): {', '.join(missing)}")
-        with localcontext(_EXACT):
+        with localcontext(EXACT):
             return self._cash + sum(
                 (position.quantity * marks[symbol] for symbol, position in self._open.items()),
                 _ZERO,
@@ -397,9 +386,9 @@ class Accountant(Actor):
         if trade_id and key in self._trade_keys:
             _log.warning("duplicate_fill_refused", symbol=symbol, trade_id=trade_id)
             return
-        # What localcontext(_EXACT) does, without copying the context first.
+        # What localcontext(EXACT) does, without copying the context first.
         saved = getcontext()
-        setcontext(_EXACT)
+        setcontext(EXACT)
         try:
             position = self._book(fill)
         finally:
@@ -439,7 +428,7 @@ class Accountant(Actor):
 
     def _book(self, fill: Fill) -> _Position | None:
         """Close opposite lots FIFO, open a lot with the rest, move cash; return the
-        symbol's position afterwards (None: flat). Runs in ``_EXACT``, and computes
+        symbol's position afterwards (None: flat). Runs in ``EXACT``, and computes
         everything before it assigns anything, so a trap changes nothing."""
         symbol, quantity, fee = fill.symbol, fill.quantity, fill.fee
         buy = fill.side is Side.BUY

@@ -8,12 +8,17 @@ column, not per cell), and the per-bar loop only builds the two messages.
 That loop is the hot path of every backtest, so it uses locals and builds no
 dicts or datetimes.
 
-Per bar the feed publishes an *open* update at the bar's start (o=h=l=c=open,
-no volume) and then the *closed* update at its close. The open update lets the
-backtest exchange fill a market order at the next bar's open, at the time
-that bar opens, before the strategy has seen how the bar ends. With several
-symbols, every bar opening at ``t`` is opened before any of them closes, so
-message times never go backwards.
+Per bar the feed publishes the *closed* update at the bar's close and, for a
+symbol someone has subscribed to ``"bar_open"`` (or with ``emit_open_updates``),
+first an *open* update at the bar's start (o=h=l=c=open, no volume). The open
+update lets the backtest exchange fill a market order at the next bar's open,
+at the time that bar opens, before the strategy has seen how the bar ends; the
+exchange subscribes only while it has orders working, so the quiet majority of
+bars costs one message, not two. Whether a bar's open is sent is decided when
+it is due, after everything the previous closes caused has been handled, so a
+subscription made on a decision at one close gets the very next open. With
+several symbols, every bar opening at ``t`` is opened before any of them
+closes, so message times never go backwards.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import pyarrow as pa
 
 from actors.actor import Actor
 from actors.intervals import interval_ns
-from actors.messages import Bar, BarUpdate, Message
+from actors.messages import BAR_OPEN, Bar, BarUpdate, Message, Subscribe, Unsubscribe
 from storage.lake import DAY_NS, Lake, LakeSchemaError, bars_dataset, check_bars_file
 
 __all__ = ["BarFeed", "InputFile", "NoDataError"]
@@ -118,6 +123,7 @@ class BarFeed(Actor):
         self.batch_size = batch_size
         self.emit_open_updates = emit_open_updates
         self._connection = connection
+        self._open_subscribers: dict[str, set[str]] = {}
         self.bars_read = 0
         """Bars streamed so far (rows inside the range, unlike ``InputFile.rows``)."""
 
@@ -154,10 +160,18 @@ class BarFeed(Actor):
             "end": self.end_ns,
         }
         reader = connection.sql(_QUERY, params=params).to_arrow_reader(self.batch_size)
-        updates = self._updates(reader)
-        if self.emit_open_updates and len(self.symbols) > 1:
-            return _open_before_close(updates)
-        return updates
+        return self._updates(reader)
+
+    def on_subscribe(self, msg: Subscribe) -> None:
+        if msg.stream == BAR_OPEN and msg.symbol in self.symbols:
+            self._open_subscribers.setdefault(msg.symbol, set()).add(msg.subscriber)
+
+    def on_unsubscribe(self, msg: Unsubscribe) -> None:
+        subscribers = self._open_subscribers.get(msg.symbol)
+        if msg.stream == BAR_OPEN and subscribers is not None:
+            subscribers.discard(msg.subscriber)
+            if not subscribers:
+                del self._open_subscribers[msg.symbol]
 
     def _files_by_symbol(self) -> dict[str, list[Path]]:
         found: dict[str, list[Path]] = {}
@@ -204,12 +218,17 @@ class BarFeed(Actor):
         return self.start_ns <= day_start and day_start + DAY_NS <= self.end_ns
 
     def _updates(self, batches: Iterable[pa.RecordBatch]) -> Iterator[BarUpdate]:
-        """The hot loop: one open and one closed update per row, bar by bar."""
+        """The hot loop. The closes of the bars opening at one time are held back until
+        a row of a later time is read; then they go out, and only after that is it
+        decided whether each new bar's open goes out too."""
         names = self.symbols
         interval = self.interval
         step = self.interval_ns
-        emit_open = self.emit_open_updates
+        always_open = self.emit_open_updates
+        subscribed = self._open_subscribers
         bar_type, update_type = Bar, BarUpdate
+        closes: list[BarUpdate] = []
+        group_start = None
         for batch in batches:
             _refuse_nulls(batch, names)
             columns = batch.columns
@@ -220,43 +239,31 @@ class BarFeed(Actor):
             values = (column.to_pylist() for column in columns[2:])
             rows = zip(columns[0].to_pylist(), symbols, *values, strict=True)
             for start, symbol, o, h, lo, c, v, n, vwap in rows:
+                if start != group_start:
+                    group_start = start
+                    yield from closes
+                    closes.clear()
                 ts = start + step
-                if emit_open:
+                if always_open or symbol in subscribed:
                     yield update_type(
                         ts=start,
                         closed=False,
                         bar=bar_type(
-                            ts=ts,
-                            symbol=symbol,
-                            interval=interval,
-                            start=start,
-                            open=o,
-                            high=o,
-                            low=o,
-                            close=o,
-                            volume=0.0,
-                            trades=0,
-                            vwap=o,
+                            ts=ts, symbol=symbol, interval=interval, start=start, open=o,
+                            high=o, low=o, close=o, volume=0.0, trades=0, vwap=o,
                         ),
-                    )
+                    )  # fmt: skip
                 self.bars_read += 1  # per bar, so a session stopped early counts right
-                yield update_type(
+                closing = update_type(
                     ts=ts,
                     closed=True,
                     bar=bar_type(
-                        ts=ts,
-                        symbol=symbol,
-                        interval=interval,
-                        start=start,
-                        open=o,
-                        high=h,
-                        low=lo,
-                        close=c,
-                        volume=v,
-                        trades=n,
-                        vwap=vwap,
+                        ts=ts, symbol=symbol, interval=interval, start=start, open=o,
+                        high=h, low=lo, close=c, volume=v, trades=n, vwap=vwap,
                     ),
-                )
+                )  # fmt: skip
+                closes.append(closing)
+        yield from closes
 
     def _no_data(self, symbol: str) -> str:
         dataset_dir = self.lake.dataset_dir(bars_dataset(self.interval))
@@ -265,22 +272,6 @@ class BarFeed(Actor):
             f"{_iso(self.end_ns)}) under {dataset_dir}; "
             f"run `tickdeck sample-data` to write sample bars, or ingest real ones"
         )
-
-
-def _open_before_close(updates: Iterable[BarUpdate]) -> Iterator[BarUpdate]:
-    """Reorder one-symbol-at-a-time (open, close) pairs so that all bars opening at a
-    time open before the first of them closes: a close is held back until an open of a
-    later start arrives (or the stream ends)."""
-    closes: list[BarUpdate] = []
-    for update in updates:
-        if update.closed:
-            closes.append(update)
-            continue
-        if closes and closes[0].bar.start != update.ts:
-            yield from closes
-            closes.clear()
-        yield update
-    yield from closes
 
 
 def _refuse_nulls(batch: pa.RecordBatch, names: tuple[str, ...]) -> None:

@@ -27,8 +27,11 @@ from typing import Final
 
 import msgspec
 
+BAR_OPEN: Final = "bar_open"
+
 __all__ = [
     "ALL_MESSAGES",
+    "BAR_OPEN",
     "Alert",
     "Bar",
     "BarGap",
@@ -74,11 +77,13 @@ __all__ = [
     "Side",
     "Signal",
     "SubmitOrder",
+    "Subscribe",
     "TimeInForce",
     "TimerFired",
     "TradeTick",
     "TradingHalted",
     "TradingResumed",
+    "Unsubscribe",
     "VenueSnapshot",
     "decode",
     "encode",
@@ -490,6 +495,27 @@ class TimerFired(Message):
 
     owner: str
     name: str
+
+
+class Subscribe(Message):
+    """Ask the feed for a stream of ``symbol`` on behalf of ``subscriber``.
+
+    ``stream`` names what is wanted; ``"bar_open"`` is the opening update of each
+    bar (``BarUpdate`` with ``closed=False``), which only a venue simulating fills
+    at the open needs, and only while it has orders working.
+    """
+
+    subscriber: str
+    symbol: str
+    stream: str
+
+
+class Unsubscribe(Message):
+    """Withdraw a ``Subscribe`` of the same subscriber, symbol and stream."""
+
+    subscriber: str
+    symbol: str
+    stream: str
 
 
 class EndOfData(Message):

@@ -289,20 +289,11 @@ class OrderManager(Actor):
         status = msg.status
         if status is _S.ACCEPTED:
             self._apply_acceptance(order, msg)
-        elif status is _S.CANCELED:
+        elif status is _S.CANCELED or status is _S.REJECTED:
             if self._transition(order, status, msg.ts):
+                ended = OrderCanceled if status is _S.CANCELED else OrderRejected
                 self.publish(
-                    OrderCanceled(
-                        ts=msg.ts,
-                        client_order_id=order.client_order_id,
-                        symbol=order.symbol,
-                        reason=msg.reason,
-                    )
-                )
-        elif status is _S.REJECTED:
-            if self._transition(order, status, msg.ts):
-                self.publish(
-                    OrderRejected(
+                    ended(
                         ts=msg.ts,
                         client_order_id=order.client_order_id,
                         symbol=order.symbol,

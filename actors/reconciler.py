@@ -6,8 +6,9 @@ order manager's events, trade ids and quote cash flows from ``Fill``, positions
 from the accountant's ``PositionChanged``. On a timer (simulated time in a
 backtest) and at ``EndOfData`` it publishes ``Reconcile``; the venue gateway
 answers ``VenueSnapshot`` and every difference becomes one ``Drift`` in a
-``DriftDetected``. Compares are exact (Decimal), and the report is sorted, so
-the same session always reports the same drifts in the same order.
+``DriftDetected``. Compares are exact (Decimal, summed in ``actors.money.EXACT``
+like the accountant's books), and the report is sorted, so the same session always
+reports the same drifts in the same order.
 
 Cash comes from the fills, not from ``EquityMarked``: a fill changes cash at
 once, while a mark only arrives with the next bar, so the accountant's last
@@ -57,15 +58,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import (
-    Context,
-    Decimal,
-    DivisionByZero,
-    Inexact,
-    InvalidOperation,
-    Overflow,
-    localcontext,
-)
+from decimal import Decimal, localcontext
 from typing import Final
 
 import structlog
@@ -89,13 +82,12 @@ from actors.messages import (
     TimerFired,
     VenueSnapshot,
 )
+from actors.money import EXACT
 
 __all__ = ["Reconciler"]
 
 _log = structlog.get_logger(__name__)
 
-# Same rule as the accountant's books: exact, or a loud error, never a silent rounding.
-_EXACT: Final = Context(prec=64, traps=[InvalidOperation, DivisionByZero, Overflow, Inexact])
 _ZERO: Final = Decimal(0)
 _TIMER: Final = "reconcile"
 
@@ -198,7 +190,7 @@ class Reconciler(Actor):
         if fill.trade_id and key in self._trade_keys:
             _log.warning("duplicate_fill_ignored", symbol=fill.symbol, trade_id=fill.trade_id)
             return
-        with localcontext(_EXACT):
+        with localcontext(EXACT):
             notional = fill.quantity * fill.price
             quote = self._flows.get(self.quote_asset, _ZERO)
             quote = quote + notional if fill.side is Side.SELL else quote - notional
@@ -258,7 +250,7 @@ class Reconciler(Actor):
     def expected_balances(self) -> dict[str, Decimal]:
         """Per asset: the initial balance, plus trading cash flows and fees, plus positions."""
         expected = dict(self._initial_balances)
-        with localcontext(_EXACT):
+        with localcontext(EXACT):
             for asset, flow in self._flows.items():
                 expected[asset] = expected.get(asset, _ZERO) + flow
             for symbol, quantity in self._positions.items():
@@ -303,24 +295,13 @@ class Reconciler(Actor):
                         venue=theirs.status.value,
                     )
                 )
-            if ours.filled != theirs.filled_quantity:
-                drifts.append(
-                    Drift(
-                        kind="order_filled",
-                        key=client_id,
-                        ours=str(ours.filled),
-                        venue=str(theirs.filled_quantity),
-                    )
-                )
-            if ours.quantity != theirs.quantity:
-                drifts.append(
-                    Drift(
-                        kind="order_quantity",
-                        key=client_id,
-                        ours=str(ours.quantity),
-                        venue=str(theirs.quantity),
-                    )
-                )
+            # Compared as Decimals: 0.40 and 0.4 are the same quantity, whatever they print as.
+            for kind, mine, venue in (
+                ("order_filled", ours.filled, theirs.filled_quantity),
+                ("order_quantity", ours.quantity, theirs.quantity),
+            ):
+                if mine != venue:
+                    drifts.append(Drift(kind=kind, key=client_id, ours=str(mine), venue=str(venue)))
         drifts.extend(
             Drift(kind="missing_order", key=client_id, ours="", venue=report.status.value)
             for client_id, report in theirs_by_id.items()

@@ -122,6 +122,7 @@ def build_backtest(settings: Settings, *, end_ns: int | None = None) -> Backtest
     feed = BarFeed(
         data_dir=settings.data.dir, symbols=run.symbols, interval=run.interval,
         start_ns=_utc_ns(run.start), end_ns=end_ns or _utc_ns(run.end),
+        emit_open_updates=False,  # the exchange subscribes to opens while orders work
     )  # fmt: skip
     initial_balances = {run.quote_asset: run.initial_cash}
     ex = settings.exchange

@@ -43,6 +43,7 @@ import msgspec
 
 from actors.actor import Actor
 from actors.messages import (
+    BAR_OPEN,
     Alert,
     Bar,
     BarUpdate,
@@ -57,7 +58,9 @@ from actors.messages import (
     Reconcile,
     Side,
     SubmitOrder,
+    Subscribe,
     TimeInForce,
+    Unsubscribe,
     VenueSnapshot,
 )
 from venues.fill_model import (
@@ -240,6 +243,10 @@ class BacktestExchange(Actor):
         orders = self._book.get(ticket.symbol)
         if orders is None:
             self._book[ticket.symbol] = {client_order_id: order}
+            # Fills at the open need each bar's opening update while orders work.
+            self.publish(
+                Subscribe(ts=now, subscriber=self.name, symbol=ticket.symbol, stream=BAR_OPEN)
+            )
         else:
             orders[client_order_id] = order
         self._report(order, now, _ACCEPTED)
@@ -497,6 +504,8 @@ class BacktestExchange(Actor):
         del orders[order.client_order_id]
         if not orders:
             del self._book[symbol]
+            now = self.clock.now()
+            self.publish(Unsubscribe(ts=now, subscriber=self.name, symbol=symbol, stream=BAR_OPEN))
 
     # --- reports ----------------------------------------------------------------------
 

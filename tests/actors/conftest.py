@@ -6,15 +6,14 @@ import pytest
 
 from actors.actor import Actor
 from actors.messages import Bar, Halt, Signal, TimerFired, TradingHalted
+from tests.factories import flat_bar
 
 MINUTE = 60_000_000_000
 
 
 def make_bar(i: int, close: float = 100.0, symbol: str = "BTCUSDT") -> Bar:
-    return Bar(
-        ts=(i + 1) * MINUTE, symbol=symbol, interval="1m", start=i * MINUTE,
-        open=close, high=close, low=close, close=close, volume=1.0,
-    )  # fmt: skip
+    """The ``i``-th one-minute bar from the epoch, at one price."""
+    return flat_bar(close, (i + 1) * MINUTE, symbol)
 
 
 class Doubler(Actor):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from decimal import Context, Decimal, localcontext
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import given, settings
@@ -16,7 +16,6 @@ from actors.accountant import Accountant, FeeAssetError, InvalidFillError, Lot, 
 from actors.clock import SimClock
 from actors.intervals import UnknownIntervalError
 from actors.messages import (
-    Bar,
     DailyPnl,
     EndOfData,
     EquityMarked,
@@ -25,6 +24,7 @@ from actors.messages import (
     PositionChanged,
     Side,
 )
+from tests.factories import flat_bar, make_fill, position_changed
 
 MINUTE = 60_000_000_000
 DAY = 1440 * MINUTE
@@ -44,44 +44,12 @@ def make_accountant(
     return accountant, out
 
 
-def fill(
-    side: Side,
-    quantity: str | Decimal,
-    price: str | Decimal,
-    fee: str | Decimal = "0",
-    symbol: str = BTC,
-    ts: int = JAN_1,
-    fee_asset: str = "USDT",
-    trade_id: str | None = None,
-) -> Fill:
-    return Fill(
-        ts=ts,
-        client_order_id="c1",
-        venue_order_id="v1",
-        trade_id=trade_id if trade_id is not None else f"t{next(_trade_ids)}",
-        strategy="s",
-        symbol=symbol,
-        side=side,
-        price=Decimal(price),
-        quantity=Decimal(quantity),
-        cumulative_quantity=Decimal(quantity),
-        fee=Decimal(fee),
-        fee_asset=fee_asset,
-    )
-
-
-def bar(close: float, ts: int, symbol: str = BTC, interval: str = "1m") -> Bar:
-    return Bar(
-        ts=ts,
-        symbol=symbol,
-        interval=interval,
-        start=ts - MINUTE,
-        open=close,
-        high=close,
-        low=close,
-        close=close,
-        volume=1.0,
-    )
+def fill(side: Side, quantity: str | Decimal, price: str | Decimal, **fields: Any) -> Fill:
+    """A fill at JAN_1, with a trade id of its own unless the test names one."""
+    fields.setdefault("ts", JAN_1)
+    if "trade_id" not in fields:
+        fields["trade_id"] = f"t{next(_trade_ids)}"
+    return make_fill(side, quantity, price, **fields)
 
 
 def of_type(out: list[Message], kind: type[M]) -> list[M]:
@@ -139,35 +107,11 @@ def test_position_changed_follows_each_fill_with_average_and_cumulative_realized
     accountant.on_fill(fill(Side.SELL, "2", "250", ts=JAN_1 + 3))
     accountant.on_fill(fill(Side.SELL, "2", "150", ts=JAN_1 + 4))
     assert of_type(out, PositionChanged) == [
-        PositionChanged(
-            ts=JAN_1 + 1,
-            symbol=BTC,
-            quantity=Decimal("1"),
-            average_price=Decimal("100"),
-            realized_pnl=Decimal("0"),
-        ),
-        PositionChanged(
-            ts=JAN_1 + 2,
-            symbol=BTC,
-            quantity=Decimal("4"),
-            average_price=Decimal("175"),
-            realized_pnl=Decimal("0"),
-        ),
+        position_changed("1", ts=JAN_1 + 1, average_price="100", realized_pnl="0"),
+        position_changed("4", ts=JAN_1 + 2, average_price="175", realized_pnl="0"),
         # Closes 1 @ 100 (+150) and 1 @ 200 (+50); the open lots are 2 @ 200.
-        PositionChanged(
-            ts=JAN_1 + 3,
-            symbol=BTC,
-            quantity=Decimal("2"),
-            average_price=Decimal("200"),
-            realized_pnl=Decimal("200"),
-        ),
-        PositionChanged(
-            ts=JAN_1 + 4,
-            symbol=BTC,
-            quantity=Decimal("0"),
-            average_price=Decimal("0"),
-            realized_pnl=Decimal("100"),
-        ),
+        position_changed("2", ts=JAN_1 + 3, average_price="200", realized_pnl="200"),
+        position_changed("0", ts=JAN_1 + 4, average_price="0", realized_pnl="100"),
     ]
 
 
@@ -234,9 +178,9 @@ def test_duplicate_trade_is_booked_once() -> None:
 
 def test_equity_is_marked_only_for_the_mark_interval() -> None:
     accountant, out = make_accountant()
-    accountant.on_bar(bar(100.0, JAN_1 + 5 * MINUTE, interval="5m"))
+    accountant.on_bar(flat_bar(100.0, JAN_1 + 5 * MINUTE, interval="5m"))
     assert out == []
-    accountant.on_bar(bar(100.0, JAN_1 + MINUTE))
+    accountant.on_bar(flat_bar(100.0, JAN_1 + MINUTE))
     assert len(of_type(out, EquityMarked)) == 1
 
 
@@ -244,8 +188,8 @@ def test_mark_interval_is_configurable() -> None:
     out: list[Message] = []
     accountant = Accountant("USDT", Decimal("10000"), mark_interval="1h")
     accountant.attach(out.append, SimClock(JAN_1))
-    accountant.on_bar(bar(100.0, JAN_1 + MINUTE))
-    accountant.on_bar(bar(100.0, JAN_1 + 60 * MINUTE, interval="1h"))
+    accountant.on_bar(flat_bar(100.0, JAN_1 + MINUTE))
+    accountant.on_bar(flat_bar(100.0, JAN_1 + 60 * MINUTE, interval="1h"))
     assert [message.ts for message in of_type(out, EquityMarked)] == [JAN_1 + 60 * MINUTE]
 
 
@@ -258,8 +202,8 @@ def test_flat_marks_publish_cash_as_equity_reusing_the_same_objects() -> None:
     accountant, out = make_accountant()
     accountant.on_fill(fill(Side.BUY, "1", "100", fee="1"))
     accountant.on_fill(fill(Side.SELL, "1", "110", fee="1"))
-    accountant.on_bar(bar(120.0, JAN_1 + MINUTE))
-    accountant.on_bar(bar(130.0, JAN_1 + 2 * MINUTE))
+    accountant.on_bar(flat_bar(120.0, JAN_1 + MINUTE))
+    accountant.on_bar(flat_bar(130.0, JAN_1 + 2 * MINUTE))
     first, second = of_type(out, EquityMarked)
     assert first.equity == first.cash == Decimal("10008")
     assert first.unrealized_pnl == first.gross_exposure == 0
@@ -272,11 +216,11 @@ def test_flat_marks_publish_cash_as_equity_reusing_the_same_objects() -> None:
 
 def test_mark_values_open_positions_at_the_last_close() -> None:
     accountant, out = make_accountant()
-    accountant.on_bar(bar(10.0, JAN_1 + MINUTE, symbol=ETH))
+    accountant.on_bar(flat_bar(10.0, JAN_1 + MINUTE, symbol=ETH))
     accountant.on_fill(fill(Side.BUY, "2", "100", fee="1", ts=JAN_1 + MINUTE))
     accountant.on_fill(fill(Side.SELL, "3", "10", symbol=ETH, ts=JAN_1 + MINUTE))
-    accountant.on_bar(bar(100.25, JAN_1 + 2 * MINUTE))
-    accountant.on_bar(bar(9.5, JAN_1 + 2 * MINUTE, symbol=ETH))
+    accountant.on_bar(flat_bar(100.25, JAN_1 + 2 * MINUTE))
+    accountant.on_bar(flat_bar(9.5, JAN_1 + 2 * MINUTE, symbol=ETH))
     marked = of_type(out, EquityMarked)[-1]
     assert marked.ts == JAN_1 + 2 * MINUTE
     assert marked.cash == Decimal("10000") - 200 - 1 + 30
@@ -290,16 +234,16 @@ def test_mark_values_open_positions_at_the_last_close() -> None:
 def test_position_opened_before_any_close_is_valued_at_cost_until_marked() -> None:
     accountant, out = make_accountant()
     accountant.on_fill(fill(Side.BUY, "1", "100"))
-    accountant.on_bar(bar(10.0, JAN_1 + MINUTE, symbol=ETH))
+    accountant.on_bar(flat_bar(10.0, JAN_1 + MINUTE, symbol=ETH))
     assert of_type(out, EquityMarked)[-1].equity == Decimal("10000")
-    accountant.on_bar(bar(104.0, JAN_1 + MINUTE))
+    accountant.on_bar(flat_bar(104.0, JAN_1 + MINUTE))
     assert of_type(out, EquityMarked)[-1].equity == Decimal("10004")
 
 
 def test_a_float_close_is_taken_at_its_printed_value() -> None:
     accountant, out = make_accountant()
     accountant.on_fill(fill(Side.BUY, "3", "0.1"))
-    accountant.on_bar(bar(0.1 + 0.2, JAN_1 + MINUTE))  # prints as 0.30000000000000004
+    accountant.on_bar(flat_bar(0.1 + 0.2, JAN_1 + MINUTE))  # prints as 0.30000000000000004
     marked = of_type(out, EquityMarked)[-1]
     assert marked.unrealized_pnl == Decimal("3") * (Decimal("0.30000000000000004") - Decimal("0.1"))
 
@@ -316,10 +260,10 @@ def test_a_close_on_the_price_grid_is_read_without_printing_it(
     monkeypatch.setattr(accountant_module, "repr", printing, raising=False)
     accountant, out = make_accountant(price_increments={BTC: Decimal("0.01")})
     accountant.on_fill(fill(Side.BUY, "0.5", "42000"))
-    accountant.on_bar(bar(42123.45, JAN_1 + MINUTE))
+    accountant.on_bar(flat_bar(42123.45, JAN_1 + MINUTE))
     assert printed == []
     assert of_type(out, EquityMarked)[-1].gross_exposure == Decimal("21061.725")
-    accountant.on_bar(bar(42123.455, JAN_1 + 2 * MINUTE))  # finer than the grid: printed
+    accountant.on_bar(flat_bar(42123.455, JAN_1 + 2 * MINUTE))  # finer than the grid: printed
     assert printed == [42123.455]
     assert of_type(out, EquityMarked)[-1].gross_exposure == Decimal("21061.7275")
 
@@ -327,7 +271,7 @@ def test_a_close_on_the_price_grid_is_read_without_printing_it(
 def test_a_close_off_the_price_grid_is_taken_at_its_printed_value() -> None:
     accountant, out = make_accountant(price_increments={BTC: Decimal("0.01")})
     accountant.on_fill(fill(Side.BUY, "3", "0.1"))
-    accountant.on_bar(bar(0.1 + 0.2, JAN_1 + MINUTE))  # prints as 0.30000000000000004
+    accountant.on_bar(flat_bar(0.1 + 0.2, JAN_1 + MINUTE))  # prints as 0.30000000000000004
     marked = of_type(out, EquityMarked)[-1]
     assert marked.unrealized_pnl == Decimal("3") * (Decimal("0.30000000000000004") - Decimal("0.1"))
 
@@ -340,9 +284,9 @@ def test_price_increment_must_be_a_positive_number(increment: str) -> None:
 
 def test_a_mark_of_another_symbol_values_a_new_position_at_its_last_close() -> None:
     accountant, out = make_accountant()
-    accountant.on_bar(bar(100.0, JAN_1 + MINUTE))
+    accountant.on_bar(flat_bar(100.0, JAN_1 + MINUTE))
     accountant.on_fill(fill(Side.BUY, "1", "90", ts=JAN_1 + MINUTE))
-    accountant.on_bar(bar(10.0, JAN_1 + MINUTE, symbol=ETH))
+    accountant.on_bar(flat_bar(10.0, JAN_1 + MINUTE, symbol=ETH))
     marked = of_type(out, EquityMarked)[-1]
     assert (marked.equity, marked.unrealized_pnl, marked.gross_exposure) == (
         Decimal("10010"),
@@ -353,7 +297,7 @@ def test_a_mark_of_another_symbol_values_a_new_position_at_its_last_close() -> N
 
 def test_end_of_data_right_after_a_fill_values_the_position_at_its_last_close() -> None:
     accountant, out = make_accountant()
-    accountant.on_bar(bar(100.0, JAN_1 + MINUTE))
+    accountant.on_bar(flat_bar(100.0, JAN_1 + MINUTE))
     accountant.on_fill(fill(Side.SELL, "2", "110", fee="1", ts=JAN_1 + MINUTE))
     accountant.on_end_of_data(EndOfData(ts=JAN_1 + 2 * MINUTE))
     (daily,) = of_type(out, DailyPnl)
@@ -373,12 +317,12 @@ def test_equity_requires_a_mark_for_every_open_position() -> None:
 def test_first_mark_of_a_new_day_publishes_the_closed_day_once_before_the_mark() -> None:
     accountant, out = make_accountant()
     accountant.on_fill(fill(Side.BUY, "1", "100", fee="1", ts=JAN_1))
-    accountant.on_bar(bar(110.0, JAN_1 + MINUTE))
+    accountant.on_bar(flat_bar(110.0, JAN_1 + MINUTE))
     # The bar closing at midnight is the last of 2024-01-01.
-    accountant.on_bar(bar(120.0, JAN_1 + DAY))
+    accountant.on_bar(flat_bar(120.0, JAN_1 + DAY))
     assert of_type(out, DailyPnl) == []
-    accountant.on_bar(bar(125.0, JAN_1 + DAY + MINUTE))
-    accountant.on_bar(bar(130.0, JAN_1 + DAY + 2 * MINUTE))
+    accountant.on_bar(flat_bar(125.0, JAN_1 + DAY + MINUTE))
+    accountant.on_bar(flat_bar(130.0, JAN_1 + DAY + 2 * MINUTE))
     assert of_type(out, DailyPnl) == [
         DailyPnl(
             ts=JAN_1 + DAY + MINUTE, date="2024-01-01", pnl=Decimal("19"), equity=Decimal("10019")
@@ -394,24 +338,24 @@ def test_first_mark_of_a_new_day_publishes_the_closed_day_once_before_the_mark()
 def test_day_pnl_of_the_first_day_is_against_initial_cash() -> None:
     accountant, out = make_accountant()
     accountant.on_fill(fill(Side.BUY, "1", "100", fee="1"))
-    accountant.on_bar(bar(90.0, JAN_1 + MINUTE))
+    accountant.on_bar(flat_bar(90.0, JAN_1 + MINUTE))
     assert of_type(out, EquityMarked)[-1].day_pnl == Decimal("-11")
 
 
 def test_days_without_marks_publish_only_the_last_marked_day() -> None:
     accountant, out = make_accountant()
-    accountant.on_bar(bar(1.0, JAN_1 + MINUTE))
-    accountant.on_bar(bar(1.0, JAN_1 + 3 * DAY + MINUTE))
+    accountant.on_bar(flat_bar(1.0, JAN_1 + MINUTE))
+    accountant.on_bar(flat_bar(1.0, JAN_1 + 3 * DAY + MINUTE))
     assert [daily.date for daily in of_type(out, DailyPnl)] == ["2024-01-01"]
-    accountant.on_bar(bar(1.0, JAN_1 + 4 * DAY + MINUTE))
+    accountant.on_bar(flat_bar(1.0, JAN_1 + 4 * DAY + MINUTE))
     assert [daily.date for daily in of_type(out, DailyPnl)] == ["2024-01-01", "2024-01-04"]
 
 
 def test_fills_after_the_last_mark_of_a_day_count_in_the_next_day() -> None:
     accountant, out = make_accountant()
-    accountant.on_bar(bar(100.0, JAN_1 + DAY))
+    accountant.on_bar(flat_bar(100.0, JAN_1 + DAY))
     accountant.on_fill(fill(Side.BUY, "1", "100", fee="2", ts=JAN_1 + DAY))
-    accountant.on_bar(bar(100.0, JAN_1 + DAY + MINUTE))
+    accountant.on_bar(flat_bar(100.0, JAN_1 + DAY + MINUTE))
     (daily,) = of_type(out, DailyPnl)
     assert (daily.date, daily.pnl, daily.equity) == ("2024-01-01", Decimal("0"), Decimal("10000"))
     assert of_type(out, EquityMarked)[-1].day_pnl == Decimal("-2")
@@ -419,7 +363,7 @@ def test_fills_after_the_last_mark_of_a_day_count_in_the_next_day() -> None:
 
 def test_end_of_data_publishes_the_last_partial_day_with_every_fill() -> None:
     accountant, out = make_accountant()
-    accountant.on_bar(bar(100.0, JAN_1 + DAY + MINUTE))
+    accountant.on_bar(flat_bar(100.0, JAN_1 + DAY + MINUTE))
     accountant.on_fill(fill(Side.BUY, "1", "100", fee="1", ts=JAN_1 + DAY + MINUTE))
     accountant.on_end_of_data(EndOfData(ts=JAN_1 + DAY + 2 * MINUTE))
     assert of_type(out, DailyPnl) == [
@@ -556,7 +500,7 @@ def test_books_reconcile_exactly_with_fills_and_marks(
         symbol: Decimal(cents).scaleb(-2) for symbol, cents in zip(SYMBOLS, mark_cents, strict=True)
     }
     for symbol, mark in marks.items():
-        accountant.on_bar(bar(float(mark), JAN_1 + MINUTE, symbol=symbol))
+        accountant.on_bar(flat_bar(float(mark), JAN_1 + MINUTE, symbol=symbol))
 
     with localcontext(prec=64):  # the references must not round either
         signed = {symbol: Decimal(0) for symbol in SYMBOLS}
@@ -633,7 +577,7 @@ def test_marks_value_positions_at_the_decimal_their_close_prints_as(
             quantity = quantities[symbol]
             side = Side.BUY if quantity > 0 else Side.SELL
             accountant.on_fill(fill(side, abs(quantity), "100", symbol=symbol, ts=JAN_1 + ts))
-        accountant.on_bar(bar(close, JAN_1 + ts * MINUTE, symbol=symbol))
+        accountant.on_bar(flat_bar(close, JAN_1 + ts * MINUTE, symbol=symbol))
         marks[symbol] = Decimal(repr(close))
         check()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 import msgspec
 import pytest
@@ -20,43 +19,12 @@ from actors.messages import (
     encode,
     handler_name,
 )
-
-
-def _example(t: msgspec.inspect.Type) -> Any:
-    """A non-default example value of an inspected type, so a round trip is meaningful."""
-    match t:
-        case msgspec.inspect.IntType():
-            return 1_700_000_000_123_456_789
-        case msgspec.inspect.FloatType():
-            return 42123.45
-        case msgspec.inspect.StrType():
-            return "BTCUSDT"
-        case msgspec.inspect.BoolType():
-            return True
-        case msgspec.inspect.DecimalType():
-            return Decimal("0.00012345")
-        case msgspec.inspect.EnumType():
-            return list(t.cls)[-1]
-        case msgspec.inspect.UnionType():
-            return _example(next(x for x in t.types if not isinstance(x, msgspec.inspect.NoneType)))
-        case msgspec.inspect.DictType():
-            return {_example(t.key_type): _example(t.value_type)}
-        case msgspec.inspect.VarTupleType():
-            return (_example(t.item_type), _example(t.item_type))
-        case msgspec.inspect.StructType():
-            return _build(t.cls)
-    raise AssertionError(f"no example for {t}")
-
-
-def _build(cls: type) -> Any:
-    info = msgspec.inspect.type_info(cls)
-    assert isinstance(info, msgspec.inspect.StructType)
-    return cls(**{field.name: _example(field.type) for field in info.fields})
+from tests.factories import example_struct
 
 
 @pytest.mark.parametrize("cls", ALL_MESSAGES, ids=lambda cls: cls.__name__)
 def test_every_message_round_trips_through_msgpack(cls: type) -> None:
-    message = _build(cls)
+    message = example_struct(cls)
     decoded = decode(encode(message))
     assert type(decoded) is cls
     assert decoded == message
@@ -64,7 +32,7 @@ def test_every_message_round_trips_through_msgpack(cls: type) -> None:
 
 @pytest.mark.parametrize("cls", ALL_MESSAGES, ids=lambda cls: cls.__name__)
 def test_every_message_is_frozen_and_carries_ts(cls: type) -> None:
-    message = _build(cls)
+    message = example_struct(cls)
     assert isinstance(message.ts, int)
     with pytest.raises(AttributeError):
         message.ts = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -37,6 +38,7 @@ from actors.messages import (
 )
 from actors.reconciler import Reconciler
 from actors.scheduler import DeterministicScheduler
+from tests.factories import make_fill, position_changed
 
 MINUTE = 60_000_000_000
 HOUR = 60 * MINUTE
@@ -67,30 +69,17 @@ def submit(client_id: str, quantity: str, side: Side = Side.BUY, ts: int = JAN_1
     )
 
 
-def fill(
-    client_id: str,
-    trade_id: str,
-    quantity: str,
-    cumulative: str,
-    price: str = "100",
-    fee: str = "0.1",
-    side: Side = Side.BUY,
-    fee_asset: str = "USDT",
-    ts: int = JAN_1,
-) -> Fill:
-    return Fill(
-        ts=ts,
+def fill(client_id: str, trade_id: str, quantity: str, cumulative: str, **fields: Any) -> Fill:
+    """A fill of order ``client_id`` at JAN_1, paying 0.1 USDT unless the test says."""
+    fields.setdefault("ts", JAN_1)
+    fields.setdefault("fee", "0.1")
+    return make_fill(
         client_order_id=client_id,
         venue_order_id="v-" + client_id,
         trade_id=trade_id,
-        strategy="s",
-        symbol=BTC,
-        side=side,
-        price=Decimal(price),
-        quantity=Decimal(quantity),
-        cumulative_quantity=Decimal(cumulative),
-        fee=Decimal(fee),
-        fee_asset=fee_asset,
+        quantity=quantity,
+        cumulative_quantity=cumulative,
+        **fields,
     )
 
 
@@ -127,13 +116,7 @@ def feed_session(reconciler: Reconciler) -> None:
 
 
 def position(quantity: str, symbol: str = BTC) -> PositionChanged:
-    return PositionChanged(
-        ts=JAN_1,
-        symbol=symbol,
-        quantity=Decimal(quantity),
-        average_price=Decimal("100"),
-        realized_pnl=Decimal(0),
-    )
+    return position_changed(quantity, ts=JAN_1, symbol=symbol)
 
 
 def matching_snapshot(**changes: object) -> VenueSnapshot:

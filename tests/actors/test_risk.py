@@ -13,11 +13,8 @@ from hypothesis import strategies as st
 from actors.bus import Bus
 from actors.clock import SimClock
 from actors.messages import (
-    Bar,
     CancelAll,
-    EquityMarked,
     ExecutionReport,
-    Fill,
     FlattenAll,
     Halt,
     Message,
@@ -27,7 +24,6 @@ from actors.messages import (
     OrderStatus,
     OrderTicket,
     OrderType,
-    PositionChanged,
     Resume,
     RiskBreach,
     RiskRejected,
@@ -41,6 +37,7 @@ from actors.messages import (
 from actors.order_manager import OrderManager
 from actors.risk import RiskLimits, RiskManager
 from actors.scheduler import DeterministicScheduler
+from tests.factories import equity_marked, flat_bar, make_fill, position_changed
 
 DAY = 86_400 * 1_000_000_000
 MINUTE = 60_000_000_000
@@ -70,13 +67,6 @@ def _risk(
     return risk, out
 
 
-def _bar(symbol: str = "BTCUSDT", close: float = 100.0, ts: int = START) -> Bar:
-    return Bar(
-        ts=ts, symbol=symbol, interval="1m", start=ts - MINUTE,
-        open=close, high=close, low=close, close=close, volume=1.0,
-    )  # fmt: skip
-
-
 def _intent(
     side: Side,
     quantity: str,
@@ -95,30 +85,11 @@ def _intent(
 
 
 def _position(risk: RiskManager, quantity: str, symbol: str = "BTCUSDT") -> None:
-    risk.on_position_changed(
-        PositionChanged(
-            ts=START,
-            symbol=symbol,
-            quantity=Decimal(quantity),
-            average_price=Decimal(100),
-            realized_pnl=Decimal(0),
-        )
-    )
+    risk.on_position_changed(position_changed(quantity, ts=START, symbol=symbol))
 
 
 def _mark(risk: RiskManager, day_pnl: str, ts: int) -> None:
-    risk.on_equity_marked(
-        EquityMarked(
-            ts=ts,
-            cash=Decimal(1000),
-            equity=Decimal(1000),
-            realized_pnl=Decimal(0),
-            unrealized_pnl=Decimal(0),
-            fees=Decimal(0),
-            day_pnl=Decimal(day_pnl),
-            gross_exposure=Decimal(0),
-        )
-    )
+    risk.on_equity_marked(equity_marked(1000, ts=ts, day_pnl=day_pnl))
 
 
 def _of_type(out: list[Message], kind: type[M]) -> list[M]:
@@ -142,19 +113,13 @@ def _submit(risk: RiskManager, client_id: str, intent: OrderIntent) -> None:
 
 def _fill(risk: RiskManager, client_id: str, side: Side, quantity: str) -> None:
     risk.on_fill(
-        Fill(
+        make_fill(
+            side,
+            quantity,
             ts=START,
             client_order_id=client_id,
             venue_order_id="v",
             trade_id="t-" + client_id + quantity,
-            strategy="s",
-            symbol="BTCUSDT",
-            side=side,
-            price=Decimal(100),
-            quantity=Decimal(quantity),
-            cumulative_quantity=Decimal(quantity),
-            fee=Decimal(0),
-            fee_asset="USDT",
         )
     )
 
@@ -164,7 +129,7 @@ def _fill(risk: RiskManager, client_id: str, side: Side, quantity: str) -> None:
 
 def test_order_notional_cap_refuses_a_market_entry_priced_at_the_last_close() -> None:
     risk, out = _risk(max_order="1000")
-    risk.on_bar(_bar(close=100.0))
+    risk.on_bar(flat_bar(100.0, START))
     assert isinstance(_decide(risk, out, _intent(Side.BUY, "10")), OrderRequest)
     rejected = _decide(risk, out, _intent(Side.BUY, "11"))
     assert isinstance(rejected, RiskRejected)
@@ -176,7 +141,7 @@ def test_order_notional_cap_refuses_a_market_entry_priced_at_the_last_close() ->
 
 def test_order_notional_cap_prices_a_limit_order_at_its_limit_price() -> None:
     risk, out = _risk(max_order="1000")
-    risk.on_bar(_bar(close=100.0))
+    risk.on_bar(flat_bar(100.0, START))
     assert isinstance(_decide(risk, out, _intent(Side.BUY, "5", limit_price="300")), RiskRejected)
     assert isinstance(_decide(risk, out, _intent(Side.BUY, "3", limit_price="300")), OrderRequest)
 
@@ -195,7 +160,7 @@ def test_zero_limits_mean_no_limit() -> None:
 
 def test_position_cap_counts_the_position() -> None:
     risk, out = _risk(max_position="1000")
-    risk.on_bar(_bar(close=100.0))
+    risk.on_bar(flat_bar(100.0, START))
     _position(risk, "5")
     rejected = _decide(risk, out, _intent(Side.BUY, "6"))
     assert isinstance(rejected, RiskRejected)
@@ -206,15 +171,15 @@ def test_position_cap_counts_the_position() -> None:
 
 def test_position_cap_override_replaces_the_default_for_its_symbol() -> None:
     risk, out = _risk(max_position="1000", overrides={"ETHUSDT": Decimal(5000)})
-    risk.on_bar(_bar("ETHUSDT", close=100.0))
-    risk.on_bar(_bar("BTCUSDT", close=100.0))
+    risk.on_bar(flat_bar(100.0, START, "ETHUSDT"))
+    risk.on_bar(flat_bar(100.0, START, "BTCUSDT"))
     assert isinstance(_decide(risk, out, _intent(Side.BUY, "40", "ETHUSDT")), OrderRequest)
     assert isinstance(_decide(risk, out, _intent(Side.BUY, "40", "BTCUSDT")), RiskRejected)
 
 
 def test_working_orders_count_toward_the_position_cap_until_terminal() -> None:
     risk, out = _risk(max_position="1000")
-    risk.on_bar(_bar(close=100.0))
+    risk.on_bar(flat_bar(100.0, START))
     first = _intent(Side.BUY, "6")
     assert isinstance(_decide(risk, out, first), OrderRequest)
     # approved but not yet submitted: already counted
@@ -237,7 +202,7 @@ def test_client_ids_are_learned_from_the_order_managers_submissions() -> None:
     for kind in (OrderRequest, RiskRejected, SubmitOrder):
         bus.subscribe(kind, seen.append, owner="tap")
     scheduler = DeterministicScheduler(bus, SimClock(START))
-    scheduler.publish(_bar(close=100.0))
+    scheduler.publish(flat_bar(100.0, START))
     scheduler.publish(_intent(Side.BUY, "6"))
     scheduler.publish(_intent(Side.BUY, "6"))
     (submit,) = _of_type(seen, SubmitOrder)
@@ -254,7 +219,7 @@ def test_client_ids_are_learned_from_the_order_managers_submissions() -> None:
 
 def test_a_fill_moves_quantity_from_working_to_the_position() -> None:
     risk, out = _risk(max_position="1000")
-    risk.on_bar(_bar(close=100.0))
+    risk.on_bar(flat_bar(100.0, START))
     first = _intent(Side.BUY, "6")
     _decide(risk, out, first)
     _submit(risk, "c1", first)
@@ -268,7 +233,7 @@ def test_a_fill_moves_quantity_from_working_to_the_position() -> None:
 
 def test_entries_on_the_short_side_are_capped_too() -> None:
     risk, out = _risk(max_position="1000")
-    risk.on_bar(_bar(close=100.0))
+    risk.on_bar(flat_bar(100.0, START))
     _position(risk, "2")
     # sells 2 to flat (an exit) and 11 more short: an entry past the cap
     rejected = _decide(risk, out, _intent(Side.SELL, "13"))
@@ -281,7 +246,7 @@ def test_entries_on_the_short_side_are_capped_too() -> None:
 
 def test_exits_ignore_limits_and_state_but_may_not_flip_counting_working_exits() -> None:
     risk, out = _risk(max_order="1", max_position="1")
-    risk.on_bar(_bar(close=100.0))
+    risk.on_bar(flat_bar(100.0, START))
     _position(risk, "3")
     risk.on_halt(Halt(ts=START))
     assert isinstance(_decide(risk, out, _intent(Side.SELL, "2")), OrderRequest)
@@ -409,7 +374,7 @@ def test_flatten_all_cancels_everything_closes_every_position_and_reduces() -> N
 
 def test_usage_reports_daily_loss_and_worst_case_position_notional() -> None:
     risk, out = _risk(max_position="1000", daily_loss="100")
-    risk.on_bar(_bar(close=100.0))
+    risk.on_bar(flat_bar(100.0, START))
     _position(risk, "2")
     _decide(risk, out, _intent(Side.BUY, "3"))
     _mark(risk, "-40", START)

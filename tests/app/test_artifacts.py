@@ -26,25 +26,11 @@ from app.artifacts import OrderRow, fingerprint, write_structs
 from app.backtest import BacktestResult, BacktestSession
 from app.settings import load_settings
 from storage.sample import write_sample
+from tests.app.run_outputs import METRIC_NAMES
+from tests.factories import equity_marked
 
 START = dt.date(2024, 1, 1)
 END = dt.date(2024, 1, 3)
-METRIC_NAMES = (
-    "total_return",
-    "cagr",
-    "max_drawdown",
-    "sharpe",
-    "sortino",
-    "calmar",
-    "win_rate",
-    "profit_factor",
-    "expectancy",
-    "payoff_ratio",
-    "turnover",
-    "exposure_time",
-    "fees_paid",
-    "trades",
-)
 EXACT = "DECIMAL(38,18)"
 INSTANT = ("TIMESTAMPTZ_NS", "TIMESTAMP WITH TIME ZONE")  # DuckDB >= 1.2 keeps the ns
 
@@ -204,11 +190,7 @@ def test_decimals_keep_every_digit_and_none_becomes_null(tmp_path: Path) -> None
 
 
 def test_large_amounts_are_written_exactly(tmp_path: Path) -> None:
-    mark = EquityMarked(
-        ts=1, cash=Decimal("20000000000.5"), equity=Decimal("20000000000.5"),
-        realized_pnl=Decimal(0), unrealized_pnl=Decimal(0), fees=Decimal(0),
-        day_pnl=Decimal(0), gross_exposure=Decimal(0),
-    )  # fmt: skip
+    mark = equity_marked("20000000000.5", ts=1)
     path = tmp_path / "equity.parquet"
 
     write_structs(path, [mark], EquityMarked)

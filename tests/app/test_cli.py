@@ -19,33 +19,9 @@ import structlog
 import app.logs
 from app.cli import main
 from storage.sample import write_sample
+from tests.app.run_outputs import METRIC_NAMES, RUN_FILES
 
 START = dt.date(2024, 1, 1)
-ARTIFACTS = {
-    "config.toml",
-    "equity.parquet",
-    "fills.parquet",
-    "manifest.json",
-    "metrics.json",
-    "orders.parquet",
-    "positions.parquet",
-}
-METRIC_NAMES = (
-    "total_return",
-    "cagr",
-    "max_drawdown",
-    "sharpe",
-    "sortino",
-    "calmar",
-    "win_rate",
-    "profit_factor",
-    "expectancy",
-    "payoff_ratio",
-    "turnover",
-    "exposure_time",
-    "fees_paid",
-    "trades",
-)
 TICKDECK_SCRIPT = Path(sys.executable).with_name("tickdeck")
 
 
@@ -247,7 +223,7 @@ def test_sample_data_then_backtest_prints_metrics_and_writes_a_run_directory(
     _assert_metrics_table(out)
     fingerprint, run_dir = _printed_run(out)
     assert run_dir.parent == data / "runs"
-    assert {path.name for path in run_dir.iterdir()} == ARTIFACTS
+    assert {path.name for path in run_dir.iterdir()} == set(RUN_FILES)
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["fingerprint"] == fingerprint
     assert metrics["fills"] > 0
@@ -269,7 +245,7 @@ def test_the_installed_command_runs_sample_data_then_a_backtest(tmp_path: Path) 
     assert "Traceback" not in done.stderr
     _assert_metrics_table(done.stdout)
     _, run_dir = _printed_run(done.stdout)
-    assert {path.name for path in (tmp_path / run_dir).iterdir()} == ARTIFACTS
+    assert {path.name for path in (tmp_path / run_dir).iterdir()} == set(RUN_FILES)
 
 
 def test_bare_tickdeck_generates_the_sample_data_says_so_and_runs_the_demo(
@@ -285,7 +261,7 @@ def test_bare_tickdeck_generates_the_sample_data_says_so_and_runs_the_demo(
     assert (tmp_path / "data" / "lake" / "bars_1m" / "symbol=BTCUSDT").is_dir()
     _assert_metrics_table(out)
     fingerprint, run_dir = _printed_run(out)
-    assert {path.name for path in (tmp_path / run_dir).iterdir()} == ARTIFACTS
+    assert {path.name for path in (tmp_path / run_dir).iterdir()} == set(RUN_FILES)
 
     status, again, err = _run(capsys, [])
 

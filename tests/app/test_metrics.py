@@ -8,44 +8,13 @@ from decimal import Decimal
 
 import pytest
 
+from actors.accountant import RoundTrip
 from app.metrics import compute_metrics
+from tests.app.run_outputs import METRIC_NAMES
 
 HOUR = 3_600_000_000_000
 DAY = 24 * HOUR
 EPOCH_2024 = 19_723 * DAY  # 2024-01-01T00:00Z
-
-KEYS = [
-    "total_return",
-    "cagr",
-    "max_drawdown",
-    "max_drawdown_duration_days",
-    "sharpe",
-    "sortino",
-    "calmar",
-    "win_rate",
-    "profit_factor",
-    "expectancy",
-    "payoff_ratio",
-    "turnover",
-    "exposure_time",
-    "fees_paid",
-    "trades",
-    "fills",
-    "final_equity",
-    "start_equity",
-]
-
-
-@dataclass(frozen=True)
-class RoundTrip:
-    symbol: str
-    entry_ts: int
-    exit_ts: int
-    quantity: Decimal
-    entry_price: Decimal
-    exit_price: Decimal
-    pnl: Decimal
-    fees: Decimal
 
 
 @dataclass(frozen=True)
@@ -65,14 +34,14 @@ def mark(day: int, hour: int, equity: str, exposure: str = "0") -> tuple[int, De
 
 def trip(pnl: str, fees: str = "1") -> RoundTrip:
     return RoundTrip(
-        "BTCUSDT",
-        at(0, 1),
-        at(0, 2),
-        Decimal(1),
-        Decimal(100),
-        Decimal(100),
-        Decimal(pnl),
-        Decimal(fees),
+        symbol="BTCUSDT",
+        entry_ts=at(0, 1),
+        exit_ts=at(0, 2),
+        quantity=Decimal(1),
+        entry_price=Decimal(100),
+        exit_price=Decimal(100),
+        pnl=Decimal(pnl),
+        fees=Decimal(fees),
     )
 
 
@@ -97,7 +66,7 @@ def metrics() -> dict[str, float | int]:
 
 
 def test_every_key_is_present_and_json_safe(metrics: dict[str, float | int]) -> None:
-    assert list(metrics) == KEYS
+    assert list(metrics) == list(METRIC_NAMES)
     json.dumps(metrics, allow_nan=False)
 
 
@@ -155,9 +124,11 @@ def test_two_days_give_sharpe_from_the_first_day_against_initial_cash() -> None:
 
 def test_no_marks_no_trades_is_all_zero_and_json_safe() -> None:
     result = compute_metrics([], [], [], Decimal(1000))
-    assert list(result) == KEYS
+    assert list(result) == list(METRIC_NAMES)
     assert result["start_equity"] == result["final_equity"] == 1000.0
-    assert all(result[key] == 0 for key in KEYS if key not in ("start_equity", "final_equity"))
+    assert all(
+        result[key] == 0 for key in METRIC_NAMES if key not in ("start_equity", "final_equity")
+    )
     json.dumps(result, allow_nan=False)
 
 

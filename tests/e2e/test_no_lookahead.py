@@ -163,6 +163,18 @@ def _fills_until(fills: list[Fill], until: int, *, inclusive: bool) -> list[Fill
     return [fill for fill in fills if fill.ts < until or (inclusive and fill.ts == until)]
 
 
+def _rerun_scaled_from_a_decision(
+    scenario: Scenario, pick: int, price: float, volume: float, *, keep_open: bool
+) -> tuple[int, Outcome]:
+    """The ts at which the ``pick``-th order was decided, and the outcome of the scenario
+    run again with every bar from then on scaled by ``price`` and ``volume``."""
+    decided = scenario.orders[pick % len(scenario.orders)][2]
+    changed = _change_from(
+        scenario.updates, decided, lambda bar: _scale_bar(bar, price, volume, keep_open=keep_open)
+    )
+    return decided, _run(scenario.settings, changed)
+
+
 prices = st.floats(min_value=0.5, max_value=2.0).filter(lambda f: abs(f - 1) > 1e-3)
 volumes = st.floats(min_value=0.01, max_value=100.0)
 decisions = st.integers(min_value=0, max_value=10**6)
@@ -173,12 +185,7 @@ decisions = st.integers(min_value=0, max_value=10**6)
 def test_changing_every_bar_from_a_decision_on_changes_no_earlier_decision_or_fill(
     scenario: Scenario, pick: int, price: float, volume: float
 ) -> None:
-    decided = scenario.orders[pick % len(scenario.orders)][2]
-    changed = _change_from(
-        scenario.updates, decided, lambda bar: _scale_bar(bar, price, volume, keep_open=False)
-    )
-
-    outcome = _run(scenario.settings, changed)
+    decided, outcome = _rerun_scaled_from_a_decision(scenario, pick, price, volume, keep_open=False)
 
     assert _decided_until(outcome, decided) == _decided_until(scenario, decided)
     assert _fills_until(outcome.fills, decided, inclusive=False) == _fills_until(
@@ -192,12 +199,7 @@ def test_a_fill_depends_on_nothing_of_its_bar_but_the_open(
     scenario: Scenario, pick: int, price: float, volume: float
 ) -> None:
     """Its bar's high, low, close and volume, and every later bar, happen after the fill."""
-    decided = scenario.orders[pick % len(scenario.orders)][2]
-    changed = _change_from(
-        scenario.updates, decided, lambda bar: _scale_bar(bar, price, volume, keep_open=True)
-    )
-
-    outcome = _run(scenario.settings, changed)
+    decided, outcome = _rerun_scaled_from_a_decision(scenario, pick, price, volume, keep_open=True)
 
     assert _decided_until(outcome, decided) == _decided_until(scenario, decided)
     filled_by_then = _fills_until(scenario.fills, decided, inclusive=True)

@@ -6,7 +6,6 @@ import os
 import stat
 import zlib
 from collections.abc import Sequence
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -17,45 +16,13 @@ from actors.messages import ALL_MESSAGES, Heartbeat, Message
 from journal import open_journal
 from journal.frames import FRAME_HEADER
 from journal.segments import MAGIC, SegmentHeader, encode_header, list_segments, read_header
+from tests.factories import example_struct
 
 SESSION = "session-1"
 
 
-def example(info: msgspec.inspect.Type) -> Any:
-    """A non-default example value of an inspected type, so a round trip is meaningful."""
-    match info:
-        case msgspec.inspect.IntType():
-            return 1_700_000_000_123_456_789
-        case msgspec.inspect.FloatType():
-            return 42123.45
-        case msgspec.inspect.StrType():
-            return "BTCUSDT ünïcode"
-        case msgspec.inspect.BoolType():
-            return True
-        case msgspec.inspect.DecimalType():
-            return Decimal("0.00012345")
-        case msgspec.inspect.EnumType():
-            return list(info.cls)[-1]
-        case msgspec.inspect.UnionType():
-            kinds = [t for t in info.types if not isinstance(t, msgspec.inspect.NoneType)]
-            return example(kinds[0])
-        case msgspec.inspect.DictType():
-            return {example(info.key_type): example(info.value_type)}
-        case msgspec.inspect.VarTupleType():
-            return (example(info.item_type), example(info.item_type))
-        case msgspec.inspect.StructType():
-            return build(info.cls)
-    raise AssertionError(f"no example for {info}")
-
-
-def build(cls: type) -> Any:
-    info = msgspec.inspect.type_info(cls)
-    assert isinstance(info, msgspec.inspect.StructType)
-    return cls(**{field.name: example(field.type) for field in info.fields})
-
-
 def every_message() -> list[Message]:
-    return [build(cls) for cls in ALL_MESSAGES]
+    return [example_struct(cls) for cls in ALL_MESSAGES]
 
 
 def heartbeats(count: int, start: int = 1) -> list[Message]:

@@ -11,7 +11,7 @@ import pytest
 
 from actors.messages import ALL_MESSAGES, Heartbeat, OrderTicket, Side, SubmitOrder
 from journal.frames import MAX_RECORD_BYTES, JournalRecord, encode_frame, record_decoder
-from tests.journal.conftest import build
+from tests.factories import example_struct
 
 
 def test_frame_is_little_endian_length_then_crc32_of_the_record() -> None:
@@ -25,7 +25,7 @@ def test_frame_is_little_endian_length_then_crc32_of_the_record() -> None:
 
 @pytest.mark.parametrize("cls", ALL_MESSAGES, ids=lambda cls: cls.__name__)
 def test_every_catalog_message_round_trips_through_a_frame(cls: type) -> None:
-    message = build(cls)
+    message = example_struct(cls)
     record = record_decoder.decode(encode_frame(42, 99, message)[8:])
     assert record == JournalRecord(42, 99, message)
     assert type(record.message) is cls

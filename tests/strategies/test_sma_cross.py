@@ -10,11 +10,8 @@ import strategies
 from actors.clock import SimClock
 from actors.messages import (
     Bar,
-    Fill,
-    Instrument,
     Message,
     OrderIntent,
-    PositionChanged,
     RiskRejected,
     Side,
     Signal,
@@ -23,11 +20,9 @@ from actors.messages import (
 from actors.strategy import StrategyHost
 from strategies.sma_cross import SmaCross
 from tests.actors.conftest import MINUTE, make_bar
+from tests.factories import btcusdt, flat_bar, make_fill, position_changed
 
-BTC = Instrument(
-    ts=0, symbol="BTCUSDT", venue="backtest", base="BTC", quote="USDT",
-    tick_size=Decimal("0.01"), lot_size=Decimal("0.00001"),
-)  # fmt: skip
+BTC = btcusdt()
 
 
 def _host(**params: object) -> tuple[StrategyHost, list[Message]]:
@@ -52,16 +47,9 @@ def test_buys_on_a_cross_up_and_sells_everything_on_the_cross_down() -> None:
     host.on_submit_order(
         SubmitOrder(ts=1, client_order_id="c1", strategy=buy.strategy, ticket=buy.ticket)
     )
-    host.on_fill(
-        Fill(ts=1, client_order_id="c1", venue_order_id="v1", trade_id="t1", strategy="sma_cross",
-             symbol="BTCUSDT", side=Side.BUY, price=Decimal(12), quantity=Decimal("0.5"),
-             cumulative_quantity=Decimal("0.5"), fee=Decimal(0), fee_asset="USDT")
-    )  # fmt: skip
+    host.on_fill(make_fill(Side.BUY, "0.5", "12", ts=1, strategy="sma_cross"))
     assert host.working == {}
-    host.on_position_changed(
-        PositionChanged(ts=1, symbol="BTCUSDT", quantity=Decimal("0.5"),
-                        average_price=Decimal(12), realized_pnl=Decimal(0))
-    )  # fmt: skip
+    host.on_position_changed(position_changed("0.5", ts=1, average_price="12"))
     for i, close in enumerate([13, 5], start=5):
         host.on_bar(make_bar(i, float(close)))
     sell = _intents(out)[-1]
@@ -141,10 +129,7 @@ def test_a_flat_market_after_a_fall_does_not_buy() -> None:
 
 
 def _bar(i: int, close: float, interval: str, minutes: int) -> Bar:
-    return Bar(
-        ts=(i + 1) * minutes * MINUTE, symbol="BTCUSDT", interval=interval,
-        start=i * minutes * MINUTE, open=close, high=close, low=close, close=close, volume=1.0,
-    )  # fmt: skip
+    return flat_bar(close, (i + 1) * minutes * MINUTE, interval=interval)
 
 
 def test_bars_reach_only_the_plugins_of_their_interval() -> None:

@@ -1,6 +1,7 @@
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import pytest
 
 from actors.clock import SimClock
@@ -10,7 +11,6 @@ from actors.messages import (
     BarUpdate,
     CancelOrder,
     ExecutionReport,
-    Instrument,
     Liquidity,
     Message,
     OrderStatus,
@@ -23,23 +23,14 @@ from actors.messages import (
     TimeInForce,
     VenueSnapshot,
 )
+from tests.factories import btcusdt
 from venues.backtest import BacktestExchange
 from venues.fill_model import FillModelConfig
 
 D = Decimal
 MINUTE = 60_000_000_000
 SYMBOL = "BTCUSDT"
-INSTRUMENT = Instrument(
-    ts=0,
-    symbol=SYMBOL,
-    venue="backtest",
-    base="BTC",
-    quote="USDT",
-    tick_size=D("0.01"),
-    lot_size=D("0.001"),
-    min_quantity=D("0.001"),
-    min_notional=D(5),
-)
+INSTRUMENT = btcusdt(lot_size="0.001", min_quantity="0.001", min_notional=5)
 BALANCES = {"USDT": D(100_000), "BTC": D(1)}
 
 
@@ -83,17 +74,7 @@ class Venue:
         )
         if open_update:
             self.clock.advance_to(start)
-            opening = Bar(
-                ts=start + MINUTE,
-                symbol=SYMBOL,
-                interval="1m",
-                start=start,
-                open=open,
-                high=open,
-                low=open,
-                close=open,
-                volume=0.0,
-            )
+            opening = msgspec.structs.replace(bar, high=open, low=open, close=open, volume=0.0)
             self.exchange.on_bar_update(BarUpdate(ts=start, bar=opening, closed=False))
         self.clock.advance_to(bar.ts)
         self.exchange.on_bar_update(BarUpdate(ts=bar.ts, bar=bar, closed=True))
