@@ -15,7 +15,7 @@ from actors.bar_builder import BarBuilder
 from actors.bus import Bus
 from actors.clock import SimClock
 from actors.feed import BarFeed, InputFile, NoDataError
-from actors.messages import Bar, BarGap, BarUpdate
+from actors.messages import BAR_OPEN, Bar, BarGap, BarUpdate, Subscribe, Unsubscribe
 from actors.scheduler import DeterministicScheduler
 from storage.lake import DAY_NS, Lake, LakeSchemaError
 from storage.sample import generate_bars, write_sample
@@ -103,6 +103,32 @@ def test_batch_size_does_not_change_the_stream(lake: Path) -> None:
         return list(feed.messages())
 
     assert stream(7) == stream(65536)
+
+
+def test_opens_flow_only_for_subscribed_symbols_from_the_next_bar_on(lake: Path) -> None:
+    feed = BarFeed(
+        lake, ["BTCUSDT", "ETHUSDT"], "1m", START_NS, START_NS + DAY_NS, emit_open_updates=False
+    )
+    stream = feed.messages()
+    head = [next(stream) for _ in range(2)]
+    assert [(m.closed, m.bar.symbol) for m in head] == [(True, "BTCUSDT"), (True, "ETHUSDT")]
+    # A decision on these closes subscribes: the next bar's open is the next message.
+    feed.on_subscribe(Subscribe(ts=0, subscriber="exchange", symbol="ETHUSDT", stream=BAR_OPEN))
+    after = [next(stream) for _ in range(6)]
+    assert [(m.closed, m.bar.symbol, m.bar.start - START_NS) for m in after] == [
+        (False, "ETHUSDT", MINUTE), (True, "BTCUSDT", MINUTE), (True, "ETHUSDT", MINUTE),
+        (False, "ETHUSDT", 2 * MINUTE), (True, "BTCUSDT", 2 * MINUTE),
+        (True, "ETHUSDT", 2 * MINUTE),
+    ]  # fmt: skip
+    feed.on_unsubscribe(Unsubscribe(ts=0, subscriber="exchange", symbol="ETHUSDT", stream=BAR_OPEN))
+    assert all(m.closed for m in stream)
+
+
+def test_a_subscription_to_an_unknown_symbol_or_stream_changes_nothing(lake: Path) -> None:
+    feed = BarFeed(lake, ["BTCUSDT"], "1m", START_NS, START_NS + DAY_NS, emit_open_updates=False)
+    feed.on_subscribe(Subscribe(ts=0, subscriber="x", symbol="XRPUSDT", stream=BAR_OPEN))
+    feed.on_subscribe(Subscribe(ts=0, subscriber="x", symbol="BTCUSDT", stream="depth"))
+    assert all(m.closed for m in feed.messages())
 
 
 def test_several_symbols_open_together_before_any_closes(lake: Path) -> None:

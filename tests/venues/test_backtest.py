@@ -6,6 +6,7 @@ import pytest
 
 from actors.clock import SimClock
 from actors.messages import (
+    BAR_OPEN,
     Alert,
     Bar,
     BarUpdate,
@@ -20,7 +21,9 @@ from actors.messages import (
     Reconcile,
     Side,
     SubmitOrder,
+    Subscribe,
     TimeInForce,
+    Unsubscribe,
     VenueSnapshot,
 )
 from tests.factories import btcusdt
@@ -133,6 +136,27 @@ def test_exchange_subscribes_to_orders_cancels_bar_updates_and_reconcile() -> No
     handlers = Venue().exchange.handlers()
     assert set(handlers) == {SubmitOrder, CancelOrder, BarUpdate, Reconcile}
     assert BacktestExchange.name == "exchange"
+
+
+def test_opens_are_subscribed_while_orders_work_and_dropped_when_none_do() -> None:
+    venue = Venue()
+    venue.bar(0, 100, 101, 99, 100)
+    first = venue.submit(Side.BUY, "0.1", **limit("90"))
+    venue.submit(Side.BUY, "0.1", **limit("91"))
+    subscriptions = [m for m in venue.out if isinstance(m, (Subscribe, Unsubscribe))]
+    assert subscriptions == [
+        Subscribe(ts=MINUTE, subscriber="exchange", symbol=SYMBOL, stream=BAR_OPEN)
+    ]  # one per symbol, not per order
+    venue.exchange.on_cancel_order(CancelOrder(ts=MINUTE, client_order_id=first, symbol=SYMBOL))
+    assert not any(isinstance(m, Unsubscribe) for m in venue.out)  # one still works
+    venue.submit(Side.BUY, "0.1")  # a market order: fills at the next open
+    venue.exchange.on_cancel_order(CancelOrder(ts=MINUTE, client_order_id="c2", symbol=SYMBOL))
+    venue.bar(1, 100, 101, 99, 100)
+    assert [type(m) for m in venue.out if isinstance(m, (Subscribe, Unsubscribe))] == [
+        Subscribe,
+        Unsubscribe,
+    ]
+    assert venue.exchange.working_orders == ()
 
 
 def test_valid_order_is_accepted_at_once_with_counted_venue_order_ids() -> None:
