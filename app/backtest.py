@@ -42,7 +42,7 @@ from app.settings import Settings, settings_to_toml
 from venues.backtest import BacktestExchange
 from venues.fill_model import FillModelConfig
 
-__all__ = ["BacktestResult", "BacktestSession", "build_backtest", "run_backtest"]
+__all__ = ["BacktestResult", "BacktestSession", "build_backtest", "run_backtest", "utc_ns"]
 
 VENUE = "backtest"
 
@@ -92,7 +92,8 @@ class BacktestResult:
     health: list[ActorHealth]
 
 
-def _utc_ns(day: dt.date) -> int:
+def utc_ns(day: dt.date) -> int:
+    """Midnight UTC of ``day`` in ns: the boundary a backtest's start and end days mean."""
     return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()) * 10**9
 
 
@@ -121,7 +122,7 @@ def build_backtest(settings: Settings, *, end_ns: int | None = None) -> Backtest
     )
     feed = BarFeed(
         data_dir=settings.data.dir, symbols=run.symbols, interval=run.interval,
-        start_ns=_utc_ns(run.start), end_ns=end_ns or _utc_ns(run.end),
+        start_ns=utc_ns(run.start), end_ns=end_ns or utc_ns(run.end),
         emit_open_updates=False,  # the exchange subscribes to opens while orders work
     )  # fmt: skip
     initial_balances = {run.quote_asset: run.initial_cash}

@@ -16,9 +16,9 @@ from typing import Any, NoReturn
 
 import strategies
 from actors.feed import NoDataError
-from actors.intervals import UnknownIntervalError
+from actors.intervals import UnknownIntervalError, interval_ns
 from actors.strategy import UnknownInstrumentError
-from app.backtest import BacktestResult, run_backtest
+from app.backtest import BacktestResult, run_backtest, utc_ns
 from app.logs import configure_logging
 from app.settings import ConfigError, Settings, StrategyParam, decode_param, load_settings
 from storage.sample import write_sample
@@ -173,6 +173,12 @@ def _print_result(settings: Settings, result: BacktestResult) -> None:
         f"{run.start} -> {run.end}: {result.bars:,} bars, {result.fills:,} fills, "
         f"{result.wall_seconds:.2f} s ({rate:,.0f} bars/s)"
     )
+    expected = len(run.symbols) * (utc_ns(run.end) - utc_ns(run.start)) // interval_ns(run.interval)
+    if result.bars < expected:
+        print(
+            f"  note: the lake held {result.bars:,} of the {expected:,} bars in the range "
+            f"({result.bars / expected:.1%}); the rest are missing"
+        )
     width = max(len(name) for name in result.metrics)
     for name, value in result.metrics.items():
         print(f"  {name:<{width}}  {_format(name, value):>16}")

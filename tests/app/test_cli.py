@@ -228,8 +228,22 @@ def test_sample_data_then_backtest_prints_metrics_and_writes_a_run_directory(
     assert metrics["fingerprint"] == fingerprint
     assert metrics["fills"] > 0
     config = (run_dir / "config.toml").read_text(encoding="utf-8")
-    assert re.search(r'^fast = "?5"?$', config, re.MULTILINE)
-    assert re.search(r'^slow = "?20"?$', config, re.MULTILINE)
+    assert re.search(r"^fast = 5$", config, re.MULTILINE)  # typed, as a config file has it
+    assert re.search(r"^slow = 20$", config, re.MULTILINE)
+    assert "note:" not in out  # the lake covers the whole range
+
+
+def test_a_range_the_lake_only_partly_covers_says_how_much_is_missing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    _run(capsys, ["sample-data", "--data-dir", str(data), "--days", "2"])
+    status, out, _ = _run(
+        capsys,
+        ["backtest", "--data-dir", str(data), "--start", "2024-01-01", "--end", "2024-01-05"],
+    )
+    assert status == 0
+    assert "note: the lake held 2,880 of the 5,760 bars in the range (50.0%)" in out
 
 
 def test_the_installed_command_runs_sample_data_then_a_backtest(tmp_path: Path) -> None:
