@@ -18,6 +18,7 @@ import strategies
 from actors.feed import NoDataError
 from actors.intervals import UnknownIntervalError, interval_ns
 from actors.strategy import UnknownInstrumentError
+from app import cli_fetch
 from app.backtest import BacktestResult, run_backtest, utc_ns
 from app.logs import configure_logging
 from app.settings import ConfigError, Settings, StrategyParam, decode_param, load_settings
@@ -25,7 +26,11 @@ from storage.sample import write_sample
 
 __all__ = ["main"]
 
+# Commands that live in their own modules: each adds its subparser and names its errors.
+COMMANDS = (cli_fetch,)
+
 USER_ERRORS: tuple[type[Exception], ...] = (
+    *(error for command in COMMANDS for error in command.USER_ERRORS),
     ConfigError,
     NoDataError,
     UnknownIntervalError,
@@ -93,6 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=DEMO_SEED)
     sample.add_argument("--data-dir", type=Path, help="data directory (default: settings)")
     sample.set_defaults(handler=_sample_data)
+    for command in COMMANDS:
+        command.add_command(commands)
     return parser
 
 
