@@ -2,7 +2,8 @@
 
 The feed is the source of a backtest: the scheduler pulls ``messages()`` one
 at a time and runs each to quiescence before the next. It reads the lake's
-Parquet through one DuckDB query that streams Arrow record batches; each
+Parquet through the DuckDB catalog's view of the dataset (the one ``tickdeck
+sql`` queries), in one query that streams Arrow record batches; each
 batch is turned into Python values one column at a time (one C call per
 column, not per cell), and the per-bar loop only builds the two messages.
 That loop is the hot path of every backtest, so it uses locals and builds no
@@ -37,7 +38,8 @@ import pyarrow as pa
 from actors.actor import Actor
 from actors.intervals import interval_ns
 from actors.messages import BAR_OPEN, Bar, BarUpdate, Message, Subscribe, Unsubscribe
-from storage.lake import DAY_NS, Lake, LakeSchemaError, bars_dataset, check_bars_file
+from storage.catalog import Catalog, open_catalog
+from storage.lake import DAY_NS, Lake, LakeSchemaError, bars_dataset, check_bars_file, utc_date
 
 __all__ = ["BarFeed", "InputFile", "NoDataError"]
 
@@ -55,12 +57,9 @@ SELECT
     -- (a venue's rounded quote volume can put it an ulp out).
     least(greatest(CASE WHEN volume > 0 THEN quote_volume / volume ELSE close END, low), high)
         AS vwap
-FROM read_parquet(
-    $files,
-    hive_partitioning = true,
-    hive_types = {'symbol': VARCHAR, 'date': DATE}
-)
+FROM {bars}
 WHERE list_contains($symbols, symbol)
+    AND date BETWEEN $first_date AND $last_date
     AND epoch_ns(open_time) >= $start
     AND epoch_ns(open_time) < $end
 ORDER BY ALL
@@ -123,6 +122,7 @@ class BarFeed(Actor):
         self.batch_size = batch_size
         self.emit_open_updates = emit_open_updates
         self._connection = connection
+        self._catalog: Catalog | None = None
         self._open_subscribers: dict[str, set[str]] = {}
         self.bars_read = 0
         """Bars streamed so far (rows inside the range, unlike ``InputFile.rows``)."""
@@ -151,15 +151,20 @@ class BarFeed(Actor):
         The iterator returned is the hot loop itself, with no generator around it.
         """
         files_by_symbol = self._files_by_symbol()
-        connection = self._connection if self._connection is not None else duckdb.connect()
+        # Read through the catalog's view, as ``tickdeck sql`` does; the feed holds the
+        # catalog because the reader streams from its connection.
+        self._catalog = open_catalog(self.data_dir, connection=self._connection)
+        connection = self._catalog.connection
         self._check_files(files_by_symbol, connection)
         params = {
             "symbols": list(self.symbols),
-            "files": [str(path) for paths in files_by_symbol.values() for path in paths],
+            "first_date": utc_date(self.start_ns),
+            "last_date": utc_date(self.end_ns - 1),
             "start": self.start_ns,
             "end": self.end_ns,
         }
-        reader = connection.sql(_QUERY, params=params).to_arrow_reader(self.batch_size)
+        query = _QUERY.format(bars=self._catalog.view(bars_dataset(self.interval)))
+        reader = connection.sql(query, params=params).to_arrow_reader(self.batch_size)
         return self._updates(reader)
 
     def on_subscribe(self, msg: Subscribe) -> None:
