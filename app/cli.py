@@ -18,7 +18,7 @@ import strategies
 from actors.feed import NoDataError
 from actors.intervals import UnknownIntervalError, interval_ns
 from actors.strategy import UnknownInstrumentError
-from app import cli_fetch, cli_qa, cli_resample, cli_sql
+from app import cli_fetch, cli_ingest, cli_qa, cli_resample, cli_sql
 from app.backtest import BacktestResult, run_backtest, utc_ns
 from app.logs import configure_logging
 from app.settings import ConfigError, Settings, StrategyParam, decode_param, load_settings
@@ -27,7 +27,7 @@ from storage.sample import write_sample
 __all__ = ["main"]
 
 # Commands that live in their own modules: each adds its subparser and names its errors.
-COMMANDS = (cli_fetch, cli_sql, cli_qa, cli_resample)
+COMMANDS = (cli_fetch, cli_ingest, cli_sql, cli_qa, cli_resample)
 
 USER_ERRORS: tuple[type[Exception], ...] = (
     *(error for command in COMMANDS for error in command.USER_ERRORS),

@@ -6,8 +6,9 @@ Layout (DESIGN.md §6)::
 
 Hive partitions, one directory per symbol and UTC date, so DuckDB reads a
 symbol and date range by listing directories instead of opening every file,
-and ``tickdeck sql`` sees ``symbol`` and ``date`` as columns. For now the only
-datasets are bars, ``bars_<interval>`` (``bars_1m``, ``bars_1h``...).
+and ``tickdeck sql`` sees ``symbol`` and ``date`` as columns. Bars,
+``bars_<interval>`` (``bars_1m``, ``bars_1h``...), are written by ``write_bars``;
+every other dataset (storage/datasets.py) by ``write_partition``.
 
 Bars schema (one row per bar; ``symbol`` and ``date`` come from the partition
 path and are not stored in the file):
@@ -35,8 +36,9 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import os
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import BinaryIO, Final
+from typing import Any, BinaryIO, Final
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -69,6 +71,17 @@ BARS_SCHEMA: Final = pa.schema(
 
 DAY_NS: Final = 86_400_000_000_000
 _PART_NAME: Final = "part-0.parquet"
+_ROW_GROUP_ROWS: Final = 1 << 20
+# Every option pinned so the bytes depend on the rows and the pyarrow version only.
+_PARQUET_OPTIONS: Final[dict[str, Any]] = {
+    "compression": "zstd",
+    "compression_level": 3,
+    "use_dictionary": False,
+    "write_statistics": True,
+    "data_page_version": "1.0",
+    "version": "2.6",
+    "store_schema": True,
+}
 _EPOCH: Final = dt.date(1970, 1, 1)
 
 
@@ -130,6 +143,43 @@ class Lake:
             if key == "date" and first <= date <= last and partition.is_dir():
                 files.extend(sorted(partition.glob("*.parquet")))
         return files
+
+    def partition_dir(self, dataset: str, symbol: str, date: dt.date) -> Path:
+        _check_symbol(symbol)
+        return self.dataset_dir(dataset) / f"symbol={symbol}" / f"date={date.isoformat()}"
+
+    def read_partition(self, dataset: str, symbol: str, date: dt.date) -> pa.Table | None:
+        """The rows of one partition (all its files, by name), or ``None`` if it has none."""
+        files = sorted(self.partition_dir(dataset, symbol, date).glob("*.parquet"))
+        if not files:
+            return None
+        try:
+            return pa.concat_tables([pq.read_table(path) for path in files])
+        except (OSError, pa.ArrowException) as error:
+            raise LakeSchemaError(f"{files[0].parent}: unreadable partition ({error})") from None
+
+    def write_partition(
+        self,
+        dataset: str,
+        symbol: str,
+        date: dt.date,
+        schema: pa.Schema,
+        rows: Iterable[pa.Table | pa.RecordBatch],
+        column_encoding: Mapping[str, str] | None = None,
+    ) -> Path:
+        """Make one partition hold exactly ``rows`` (any dataset), atomically; return its file.
+
+        For datasets other than bars: the caller owns the order and uniqueness of
+        the rows (storage/ingest.py dedups by the dataset's key). ``rows`` may be a
+        stream of batches; the bytes are those of writing their concatenation at
+        once, as ``write_bars`` does, so equal rows give equal files (and, with no
+        ``column_encoding``, the very bytes ``write_bars`` writes for bars).
+        ``column_encoding`` maps columns to Parquet encodings (e.g.
+        ``DELTA_BINARY_PACKED`` for rising ids and times: smaller and faster).
+        """
+        partition = self.partition_dir(dataset, symbol, date)
+        chunks = (_conform(chunk, schema, dataset) for chunk in rows)
+        return _replace_partition_stream(partition, schema, chunks, column_encoding)
 
 
 def check_bars_file(path: Path) -> int:
@@ -208,13 +258,29 @@ def _date_runs(starts: pa.ChunkedArray) -> list[tuple[dt.date, int, int]]:
 
 def _replace_partition(partition: Path, rows: pa.Table) -> Path:
     """Atomically make ``partition`` hold exactly ``rows`` in ``part-0.parquet``."""
+    return _replace_partition_with(partition, lambda sink: _write_parquet(rows, sink))
+
+
+def _replace_partition_stream(
+    partition: Path,
+    schema: pa.Schema,
+    chunks: Iterable[pa.Table],
+    column_encoding: Mapping[str, str] | None,
+) -> Path:
+    """``_replace_partition`` for rows that arrive as a stream of chunks."""
+    return _replace_partition_with(
+        partition, lambda sink: _write_parquet_stream(schema, chunks, sink, column_encoding)
+    )
+
+
+def _replace_partition_with(partition: Path, write: Callable[[BinaryIO], object]) -> Path:
     partition.mkdir(parents=True, exist_ok=True)
     target = partition / _PART_NAME
     # A dot-name is invisible to ``*.parquet`` globs, so readers never see a partial file.
     temporary = partition / f".{_PART_NAME}.{os.getpid()}.tmp"
     try:
         with temporary.open("wb") as sink:
-            _write_parquet(rows, sink)
+            write(sink)
             sink.flush()
             os.fsync(sink.fileno())
         os.replace(temporary, target)
@@ -226,17 +292,62 @@ def _replace_partition(partition: Path, rows: pa.Table) -> Path:
     return target
 
 
+def _conform(rows: pa.Table | pa.RecordBatch, schema: pa.Schema, dataset: str) -> pa.Table:
+    """``rows`` with exactly ``schema``'s columns, in order and types (int64 ns -> timestamps)."""
+    columns = []
+    for field in schema:
+        if field.name not in rows.schema.names:
+            raise LakeSchemaError(
+                f"{dataset} rows have no column {field.name!r} (columns: {rows.schema.names})"
+            )
+        column = rows.column(field.name)
+        if not field.nullable and column.null_count:
+            raise LakeSchemaError(f"{dataset} column {field.name!r} has {column.null_count} nulls")
+        try:
+            columns.append(column.cast(field.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+            raise LakeSchemaError(
+                f"{dataset} column {field.name!r} of type {column.type} is not {field.type}: "
+                f"{error}"
+            ) from None
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
 def _write_parquet(rows: pa.Table, sink: BinaryIO) -> None:
-    # Every option pinned so the bytes depend on the rows and the pyarrow version only.
-    pq.write_table(
-        rows,
-        sink,
-        compression="zstd",
-        compression_level=3,
-        use_dictionary=False,
-        write_statistics=True,
-        row_group_size=1 << 20,
-        data_page_version="1.0",
-        version="2.6",
-        store_schema=True,
-    )
+    pq.write_table(rows, sink, row_group_size=_ROW_GROUP_ROWS, **_PARQUET_OPTIONS)
+
+
+def _write_parquet_stream(
+    schema: pa.Schema,
+    chunks: Iterable[pa.Table],
+    sink: BinaryIO,
+    column_encoding: Mapping[str, str] | None = None,
+) -> int:
+    """Write ``chunks`` as ``_write_parquet`` would write their concatenation; return the rows.
+
+    Row groups are cut at exact multiples of ``_ROW_GROUP_ROWS`` whatever the
+    chunk sizes, and pages do not depend on how a row group's rows were
+    chunked, so the bytes equal the one-shot writer's while memory holds
+    about one row group instead of the whole partition.
+    """
+    pending: list[pa.Table] = []
+    buffered = total = 0
+    options = dict(_PARQUET_OPTIONS)
+    if column_encoding:
+        options["column_encoding"] = dict(column_encoding)
+    with pq.ParquetWriter(sink, schema, **options) as writer:
+        for chunk in chunks:
+            if not chunk.num_rows:
+                continue
+            pending.append(chunk)
+            buffered += chunk.num_rows
+            total += chunk.num_rows
+            if buffered < _ROW_GROUP_ROWS:
+                continue
+            rows = pa.concat_tables(pending)
+            full = buffered - buffered % _ROW_GROUP_ROWS
+            writer.write_table(rows.slice(0, full), row_group_size=_ROW_GROUP_ROWS)
+            pending, buffered = [rows.slice(full)], buffered - full
+        if buffered:
+            writer.write_table(pa.concat_tables(pending), row_group_size=_ROW_GROUP_ROWS)
+    return total

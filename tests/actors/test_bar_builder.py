@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import duckdb
 import pyarrow.parquet as pq
 import pytest
@@ -25,20 +22,11 @@ from actors.messages import (
     TradeTick,
 )
 from actors.scheduler import DeterministicScheduler
+from tests.shared_fixtures import shared_fixtures
 
 MINUTE = 60_000_000_000
 SECOND = 1_000_000_000
 DAY0 = 19_723 * 86_400 * SECOND  # 2024-01-01T00:00:00Z
-
-
-def shared_fixtures() -> Path:
-    """The real public fixtures (never copied into the repo): $TICKDECK_SHARED or the
-    ``shared`` directory beside the repository."""
-    default = Path(__file__).resolve().parents[2].parent / "shared"
-    root = Path(os.environ.get("TICKDECK_SHARED", default)) / "fixtures" / "real"
-    if not root.is_dir():
-        pytest.skip(f"real fixtures not found at {root}")
-    return root
 
 
 def make_bar(

@@ -28,6 +28,7 @@ from storage.resample import (
     target_dataset,
 )
 from storage.sample import generate_bars, write_sample
+from tests.shared_fixtures import shared_fixtures
 
 MINUTE = 60_000_000_000
 HOUR = 60 * MINUTE
@@ -406,10 +407,4 @@ def test_real_trades_resample_to_the_real_candles_built_from_them(
 
 @pytest.fixture
 def real_fixtures() -> Path:
-    """The real public fixtures (never copied into the repo): $TICKDECK_SHARED or the
-    ``shared`` directory beside the repository."""
-    default = Path(__file__).resolve().parents[2].parent / "shared"
-    root = Path(os.environ.get("TICKDECK_SHARED", default)) / "fixtures" / "real"
-    if not root.is_dir():
-        pytest.skip(f"real fixtures not found at {root}")
-    return root
+    return shared_fixtures()
