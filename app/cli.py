@@ -20,6 +20,7 @@ from actors.intervals import UnknownIntervalError, interval_ns
 from actors.strategy import UnknownInstrumentError
 from app import cli_fetch, cli_ingest, cli_qa, cli_resample, cli_sql
 from app.backtest import BacktestResult, run_backtest, utc_ns
+from app.cli_args import date_arg
 from app.logs import configure_logging
 from app.settings import ConfigError, Settings, StrategyParam, decode_param, load_settings
 from storage.sample import write_sample
@@ -53,13 +54,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"tickdeck: error: {message}\n")
 
 
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
-
-
 def _param(text: str) -> tuple[str, StrategyParam]:
     """``NAME=VALUE``, the value typed as the environment's are (integers and booleans;
     anything else stays text, so a decimal keeps its exact digits)."""
@@ -81,8 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     backtest.add_argument("--strategy", help="strategy plug-in name (e.g. sma_cross)")
     backtest.add_argument("--symbol", help="symbol, or several separated by commas")
     backtest.add_argument("--interval", help="bar interval (1m, 5m, 15m, 1h, 4h, 1d)")
-    backtest.add_argument("--start", type=_date, help="first UTC day, YYYY-MM-DD")
-    backtest.add_argument("--end", type=_date, help="end UTC day (exclusive), YYYY-MM-DD")
+    backtest.add_argument("--start", type=date_arg, help="first UTC day, YYYY-MM-DD")
+    backtest.add_argument("--end", type=date_arg, help="end UTC day (exclusive), YYYY-MM-DD")
     backtest.add_argument(
         "--param", type=_param, action="append", default=[], metavar="NAME=VALUE",
         help="strategy parameter, repeatable",
@@ -93,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sample = commands.add_parser("sample-data", help="generate seeded sample bars into the lake")
     sample.add_argument("--symbol", default="BTCUSDT")
-    sample.add_argument("--start", type=_date, default=dt.date(2024, 1, 1))
+    sample.add_argument("--start", type=date_arg, default=dt.date(2024, 1, 1))
     sample.add_argument("--days", type=int, default=30)
     sample.add_argument("--seed", type=int, default=DEMO_SEED)
     sample.add_argument("--data-dir", type=Path, help="data directory (default: settings)")

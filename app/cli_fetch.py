@@ -18,8 +18,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Final
 
-from app.logs import configure_logging
-from app.settings import load_settings
+from app.cli_args import date_arg, start_command
 from storage.download import (
     BASE_URL,
     DEFAULT_CONCURRENCY,
@@ -39,13 +38,6 @@ __all__ = ["USER_ERRORS", "add_command", "fetch_binance_vision"]
 USER_ERRORS: Final[tuple[type[Exception], ...]] = (FetchError,)
 
 DEST_FOLDER: Final = "binance.vision"
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
 
 
 def _names(text: str) -> list[str]:
@@ -75,9 +67,9 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "bookDepth, metrics, fundingRate, markPriceKlines_<interval>, "
         "indexPriceKlines_<interval>, premiumIndexKlines_<interval>",
     )  # fmt: skip
-    vision.add_argument("--start", required=True, type=_date, help="first UTC day, YYYY-MM-DD")
+    vision.add_argument("--start", required=True, type=date_arg, help="first UTC day, YYYY-MM-DD")
     vision.add_argument(
-        "--end", required=True, type=_date, help="end UTC day (exclusive, as in backtest)"
+        "--end", required=True, type=date_arg, help="end UTC day (exclusive, as in backtest)"
     )
     vision.add_argument(
         "--period", choices=PERIODS,
@@ -101,8 +93,7 @@ def fetch_binance_vision(args: argparse.Namespace) -> int:
         raise FetchError(f"--concurrency must be at least 1, got {args.concurrency}")
     if not args.base_url.startswith(("http://", "https://")):
         raise FetchError(f"--base-url must start with http:// or https://, got {args.base_url!r}")
-    settings = load_settings(None)
-    configure_logging(settings.log.level, json=settings.log.json)
+    settings = start_command()
     files = plan_files(args.market, args.symbols, args.datasets, args.start, args.end, args.period)
     dest = (args.dest or Path(settings.data.dir) / DEST_FOLDER).resolve()
     progress = Progress(len(files), sys.stderr, enabled=False if args.quiet else None)

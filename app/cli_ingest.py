@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.settings import load_settings
+from app.cli_args import load_command_settings
 from storage.binance_vision import VisionPathError
 from storage.datasets import MARKETS
 from storage.ingest import FileReport, IngestReport, ingest
@@ -54,8 +54,7 @@ def add_command(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
 
 
 def run_ingest(args: argparse.Namespace) -> int:
-    overrides = {"data.dir": str(args.data_dir)} if args.data_dir is not None else None
-    data_dir = Path(load_settings(None, overrides).data.dir)
+    data_dir = Path(load_command_settings(args.data_dir).data.dir)
     report = ingest(args.paths, data_dir, market=args.market)
     if not report.files:
         shown = ", ".join(str(path) for path in args.paths)

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as dt
 import json
-import sys
 from pathlib import Path
 from typing import Final
 
 from actors.intervals import UnknownIntervalError
-from app.logs import configure_logging
-from app.settings import load_settings
+from app.cli_args import date_arg, start_command
 from storage.quality import DEFAULT_TOLERANCE, QualityError, QualityReport, check_quality
 
 __all__ = ["USER_ERRORS", "add_command", "format_report", "run_qa"]
@@ -32,9 +29,9 @@ def add_command(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     )
     command.add_argument("--symbol", required=True)
     command.add_argument("--dataset", required=True, help="e.g. bars_1m, trades, um_agg_trades")
-    command.add_argument("--start", type=_date, help="first UTC day (default: the first held)")
+    command.add_argument("--start", type=date_arg, help="first UTC day (default: the first held)")
     command.add_argument(
-        "--end", type=_date, help="end UTC day, exclusive (default: after the last)"
+        "--end", type=date_arg, help="end UTC day, exclusive (default: after the last)"
     )
     command.add_argument("--json", action="store_true", help="the whole report as JSON")
     command.add_argument(
@@ -50,11 +47,7 @@ def add_command(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
 
 
 def run_qa(args: argparse.Namespace) -> int:
-    overrides = {"data.dir": str(args.data_dir)} if args.data_dir is not None else None
-    settings = load_settings(None, overrides)
-    # Log events go to stderr, never into the command's output.
-    configure_logging(settings.log.level, json=settings.log.json, stream=sys.stderr)
-    data_dir = Path(settings.data.dir)
+    data_dir = Path(start_command(args.data_dir).data.dir)
     report = check_quality(
         data_dir,
         args.dataset,
@@ -152,10 +145,3 @@ def _count(value: float) -> str:
 
 def _value(value: object) -> str:
     return "-" if value is None else repr(value)
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import sys
 import time
 from pathlib import Path
 
 from actors.intervals import UnknownIntervalError
-from app.logs import configure_logging
-from app.settings import load_settings
+from app.cli_args import date_arg, start_command
 from storage.resample import ResampleError, resample
 
 __all__ = ["USER_ERRORS", "add_command", "run_resample"]
@@ -32,18 +29,14 @@ def add_command(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     )  # fmt: skip
     command.add_argument("--interval", required=True, help="bar interval: 1m, 5m, 1h, 1d...")
     command.add_argument("--symbol", required=True)
-    command.add_argument("--start", type=_date, help="first UTC day, YYYY-MM-DD")
-    command.add_argument("--end", type=_date, help="end UTC day (exclusive), YYYY-MM-DD")
+    command.add_argument("--start", type=date_arg, help="first UTC day, YYYY-MM-DD")
+    command.add_argument("--end", type=date_arg, help="end UTC day (exclusive), YYYY-MM-DD")
     command.add_argument("--data-dir", type=Path, help="data directory (default: settings)")
     command.set_defaults(handler=run_resample)
 
 
 def run_resample(args: argparse.Namespace) -> int:
-    overrides = {"data.dir": str(args.data_dir)} if args.data_dir is not None else None
-    settings = load_settings(None, overrides)
-    # Log events go to stderr, never into the command's output.
-    configure_logging(settings.log.level, json=settings.log.json, stream=sys.stderr)
-    data_dir = Path(settings.data.dir)
+    data_dir = Path(start_command(args.data_dir).data.dir)
     began = time.perf_counter()
     result = resample(data_dir, args.source, args.interval, args.symbol, args.start, args.end)
     seconds = time.perf_counter() - began
@@ -54,10 +47,3 @@ def run_resample(args: argparse.Namespace) -> int:
         f"{data_dir / 'lake' / result.dataset}"
     )
     return 0
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None

@@ -22,8 +22,7 @@ from typing import Final, TextIO
 import duckdb
 import pyarrow as pa
 
-from app.logs import configure_logging
-from app.settings import load_settings
+from app.cli_args import start_command
 from storage.catalog import Catalog, CatalogError, open_catalog
 
 __all__ = ["FORMATS", "USER_ERRORS", "SqlUsageError", "add_command", "render_table", "run_sql"]
@@ -69,11 +68,7 @@ def run_sql(args: argparse.Namespace) -> int:
         raise SqlUsageError("--format parquet needs --out FILE (Parquet is not for a terminal)")
     if args.max_rows < 1:
         raise SqlUsageError(f"--max-rows must be at least 1, got {args.max_rows}")
-    overrides = {"data.dir": str(args.data_dir)} if args.data_dir is not None else None
-    settings = load_settings(None, overrides)
-    # Log events go to stderr, never into the command's output.
-    configure_logging(settings.log.level, json=settings.log.json, stream=sys.stderr)
-    data_dir = Path(settings.data.dir)
+    data_dir = Path(start_command(args.data_dir).data.dir)
     with open_catalog(data_dir) as catalog:
         if args.query is None:
             _emit(_list_views(catalog), args.out)

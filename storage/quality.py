@@ -38,6 +38,7 @@ import duckdb
 
 from actors.intervals import interval_ns
 from storage.catalog import dataset_scan, lake_datasets, one_line
+from storage.datasets import DATASET_SPECS, UnknownDatasetError, dataset_spec
 from storage.lake import DAY_NS, utc_date
 from storage.resample import bars_query
 
@@ -80,16 +81,17 @@ class DatasetShape:
     max_gap_ns: int
 
 
-# Non-bar datasets, by name without the market prefix (addendum to issue 3). The gap
+# The longest empty stretch that is not a gap, per non-bar dataset of the registry (by
+# name without the market prefix); keys and time columns are the registry's. The
 # thresholds follow each feed's cadence: ticks arrive every second or so on a listed
 # pair, bookDepth snapshots about every 30-60 s, metrics every 5 min, funding every 8 h.
-_SHAPES: Final = {
-    "trades": DatasetShape("ts", ("trade_id",), None, 60 * _SECOND),
-    "agg_trades": DatasetShape("ts", ("agg_trade_id",), None, 60 * _SECOND),
-    "quotes": DatasetShape("ts", ("update_id",), None, 60 * _SECOND),
-    "book_depth": DatasetShape("ts", ("ts", "percentage"), None, 180 * _SECOND),
-    "metrics": DatasetShape("ts", ("ts",), None, 10 * _MINUTE),
-    "funding": DatasetShape("ts", ("ts",), None, 9 * 60 * _MINUTE),
+_MAX_GAP_NS: Final = {
+    "trades": 60 * _SECOND,
+    "agg_trades": 60 * _SECOND,
+    "quotes": 60 * _SECOND,
+    "book_depth": 180 * _SECOND,
+    "metrics": 10 * _MINUTE,
+    "funding": 9 * 60 * _MINUTE,
 }
 
 
@@ -173,18 +175,22 @@ def dataset_shape(dataset: str, max_gap_seconds: float | None = None) -> Dataset
     if bars:
         step = interval_ns(bars["interval"])
         return DatasetShape("open_time", ("open_time",), step, step)
-    shape = _SHAPES.get(dataset.removeprefix("um_"))
-    if shape is None:
-        known = ", ".join(sorted(_SHAPES))
+    try:
+        spec, _ = dataset_spec(dataset)
+    except UnknownDatasetError:
+        spec = None
+    max_gap_ns = None if spec is None else _MAX_GAP_NS.get(spec.base.removeprefix("um_"))
+    if spec is None or max_gap_ns is None:
+        known = ", ".join(sorted(known.base for known in DATASET_SPECS if not known.per_interval))
         raise QualityError(
             f"qa does not know the key of dataset {dataset!r}; it knows bars_<interval> "
-            f"and {known} (um_ prefixed for futures)"
+            f"(with a prefix such as um_) and {known}"
         )
     if max_gap_seconds is None:
-        return shape
+        return DatasetShape(spec.time_column, spec.key, None, max_gap_ns)
     if not max_gap_seconds > 0:
         raise QualityError(f"the gap threshold must be positive, got {max_gap_seconds} s")
-    return DatasetShape(shape.time, shape.key, None, round(max_gap_seconds * _SECOND))
+    return DatasetShape(spec.time_column, spec.key, None, round(max_gap_seconds * _SECOND))
 
 
 def check_quality(

@@ -17,7 +17,7 @@ import structlog
 import app.logs
 from app.cli_fetch import USER_ERRORS, add_command
 from storage.download import plan_files
-from tests.storage.test_download import VisionServer, archive
+from tests.storage.vision_server import VisionServer, archive
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,7 @@ import app.logs
 from app.cli_qa import USER_ERRORS, add_command
 from storage.lake import Lake
 from storage.quality import check_quality
-from tests.storage.test_resample import (
+from tests.storage.lake_tables import (
     DAY0_NS,
     MINUTE,
     TIME,

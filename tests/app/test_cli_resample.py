@@ -14,7 +14,7 @@ import structlog
 
 import app.logs
 from app.cli_resample import USER_ERRORS, add_command
-from tests.storage.test_resample import (
+from tests.storage.lake_tables import (
     DAY0_NS,
     MINUTE,
     agg_trades_table,

@@ -24,7 +24,7 @@ from storage.catalog import (
     view_definitions,
 )
 from storage.sample import write_sample
-from tests.storage.test_resample import DAY0_NS, Tick, trades_table, write_partitions
+from tests.storage.lake_tables import DAY0_NS, Tick, trades_table, write_partitions
 
 START = dt.date(2024, 1, 1)
 

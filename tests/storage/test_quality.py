@@ -17,7 +17,8 @@ import pytest
 from storage.lake import DAY_NS, Lake
 from storage.quality import QualityError, check_quality, dataset_shape, iso
 from storage.sample import generate_bars
-from tests.storage.test_resample import (
+from tests.shared_fixtures import shared_fixtures
+from tests.storage.lake_tables import (
     DAY0,
     DAY0_NS,
     MINUTE,
@@ -25,7 +26,6 @@ from tests.storage.test_resample import (
     Tick,
     agg_trades_table,
     random_ticks,
-    real_fixtures,  # noqa: F401 - the fixture
     reference_bars,
     trades_table,
     write_partitions,
@@ -386,7 +386,7 @@ def test_unknown_datasets_and_empty_symbols_are_named(tmp_path: Path) -> None:
 
 def test_real_xrp_eth_candles_agree_with_their_trades(
     tmp_path: Path,
-    real_fixtures: Path,  # noqa: F811 - the fixture
+    real_fixtures: Path,
 ) -> None:
     """freqtrade's XRP/ETH 1m candles were built from its trades (PROVENANCE.md): the
     cross-check finds every one of the 2,469 minutes equal; the quiet minutes (no
@@ -424,3 +424,8 @@ def test_real_xrp_eth_candles_agree_with_their_trades(
     assert report.rows == 2469
     assert (report.start, report.end) == ("2019-10-11", "2019-10-14")
     assert report.missing == 3 * 1440 - 2469
+
+
+@pytest.fixture
+def real_fixtures() -> Path:
+    return shared_fixtures()

@@ -1,0 +1,39 @@
+"""What the data commands' modules (``app/cli_<name>.py``) share: the date argument type
+and the settings they start from."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+from app.logs import configure_logging
+from app.settings import Settings, load_settings
+
+__all__ = ["date_arg", "load_command_settings", "start_command"]
+
+
+def date_arg(text: str) -> dt.date:
+    """argparse type of a UTC day, ``YYYY-MM-DD``; a bad one is a one-line usage error."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
+
+
+def load_command_settings(data_dir: Path | None = None) -> Settings:
+    """The settings, with a command's ``--data-dir`` (when given) over the configured one."""
+    overrides = {"data.dir": str(data_dir)} if data_dir is not None else None
+    return load_settings(None, overrides)
+
+
+def start_command(data_dir: Path | None = None) -> Settings:
+    """``load_command_settings``, then logging configured from them.
+
+    Log events go to stderr, never into the command's output (a CSV or JSON on
+    stdout must stay parseable).
+    """
+    settings = load_command_settings(data_dir)
+    configure_logging(settings.log.level, json=settings.log.json, stream=sys.stderr)
+    return settings
