@@ -22,6 +22,7 @@ INTERVALS: Final[dict[str, int]] = {
     "2h": 120 * _MINUTE,
     "4h": 240 * _MINUTE,
     "6h": 360 * _MINUTE,
+    "8h": 480 * _MINUTE,
     "12h": 720 * _MINUTE,
     "1d": 1440 * _MINUTE,
 }

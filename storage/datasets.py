@@ -16,6 +16,10 @@ Layouts follow binance/binance-public-data's README (commit 5c7f319,
 ``timestamp[ns, tz=UTC]``; raw epoch columns are milliseconds or microseconds
 (spot switched to microseconds on 2025-01-01), decided per file from the
 values by the parser; bookDepth and metrics carry text timestamps in UTC.
+
+Two lake datasets have no binance.vision family and are filled from other
+formats (``storage.other_formats``): spot ``quotes`` (NautilusTrader quotes)
+and ``um_depth_updates`` (Binance's T_DEPTH order-book rows).
 """
 
 from __future__ import annotations
@@ -33,12 +37,14 @@ __all__ = [
     "AGG_TRADES_SCHEMA",
     "BOOK_DEPTH_SCHEMA",
     "DATASET_SPECS",
+    "DEPTH_UPDATES_SCHEMA",
     "FAMILIES",
     "FUNDING_SCHEMA",
     "KLINE_FAMILIES",
     "MARKETS",
     "METRICS_SCHEMA",
     "QUOTES_SCHEMA",
+    "SPOT_QUOTES_SCHEMA",
     "TRADES_SCHEMA",
     "DatasetSpec",
     "Family",
@@ -105,6 +111,33 @@ QUOTES_SCHEMA: Final = _schema(
     ("bid_quantity", pa.float64()),
     ("ask_price", pa.float64()),
     ("ask_quantity", pa.float64()),
+)
+
+# Spot top-of-book quotes from sources that carry no update id (NautilusTrader's
+# parquet): ``seq`` is the row's rank among the file's rows with the same ``ts``,
+# in file order, so same-millisecond quotes keep their order and a re-ingest of
+# the same file finds the same keys.
+SPOT_QUOTES_SCHEMA: Final = _schema(
+    ("ts", _TIME),
+    ("seq", pa.int64()),
+    ("bid_price", pa.float64()),
+    ("bid_quantity", pa.float64()),
+    ("ask_price", pa.float64()),
+    ("ask_quantity", pa.float64()),
+)
+
+# Binance's historical T_DEPTH order-book rows (snapshots and diffs). ``side`` is
+# BID or ASK; ``update_type`` is Binance's (snap, set); ``prev_update_id`` is ``pu``,
+# null on snapshot rows (Binance writes -1 there); a quantity of 0 removes a level.
+DEPTH_UPDATES_SCHEMA: Final = _schema(
+    ("ts", _TIME),
+    ("first_update_id", pa.int64()),
+    ("last_update_id", pa.int64()),
+    ("prev_update_id", pa.int64(), True),
+    ("side", pa.string()),
+    ("update_type", pa.string()),
+    ("price", pa.float64()),
+    ("quantity", pa.float64()),
 )
 
 BOOK_DEPTH_SCHEMA: Final = _schema(
@@ -217,6 +250,17 @@ UM_AGG_TRADES: Final = _agg_trades("um_agg_trades")
 UM_QUOTES: Final = DatasetSpec(
     "um_quotes", QUOTES_SCHEMA, ("update_id",), ("ts", "update_id"), "ts"
 )
+QUOTES: Final = DatasetSpec("quotes", SPOT_QUOTES_SCHEMA, ("ts", "seq"), ("ts", "seq"), "ts")
+# One price level of one side changes once per update: (last_update_id, side,
+# price) is a row; the rows of one update share its time, so sorting by time and
+# then the key keeps updates in sequence.
+UM_DEPTH_UPDATES: Final = DatasetSpec(
+    "um_depth_updates",
+    DEPTH_UPDATES_SCHEMA,
+    ("last_update_id", "side", "price"),
+    ("ts", "last_update_id", "side", "price"),
+    "ts",
+)
 UM_BOOK_DEPTH: Final = DatasetSpec(
     "um_book_depth", BOOK_DEPTH_SCHEMA, ("ts", "percentage"), ("ts", "percentage"), "ts"
 )
@@ -227,10 +271,12 @@ DATASET_SPECS: Final[tuple[DatasetSpec, ...]] = (
     BARS,
     TRADES,
     AGG_TRADES,
+    QUOTES,
     UM_BARS,
     UM_TRADES,
     UM_AGG_TRADES,
     UM_QUOTES,
+    UM_DEPTH_UPDATES,
     UM_BOOK_DEPTH,
     UM_METRICS,
     UM_FUNDING,

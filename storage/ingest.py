@@ -1,4 +1,5 @@
-"""Ingestion of binance.vision files into the lake: validate, dedup by key, merge, write.
+"""Ingestion into the lake: validate, dedup by key, merge, write (binance.vision files here;
+other formats load their rows through ``ingest_loaded``, see ``storage.other_formats``).
 
 Per file, in order, each file on its own (a failing file is reported with its
 path, line and reason, and the files before and after it are still ingested):
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,15 +48,19 @@ from storage.binance_vision import (
     recognize,
     verify_checksum,
 )
-from storage.datasets import DatasetSpec, Family, Market
+from storage.datasets import DatasetSpec, Market
 from storage.lake import DAY_NS, Lake, LakeSchemaError
 
 __all__ = [
     "WARNING_KINDS",
     "FileReport",
     "IngestReport",
+    "LoadedRows",
+    "RowsError",
     "ingest",
     "ingest_file",
+    "ingest_loaded",
+    "work_dir",
 ]
 
 WARNING_KINDS: Final = (
@@ -72,7 +77,52 @@ are sorted; ``conflicting_duplicate`` rows replace the row with their key."""
 
 _BATCH_ROWS: Final = 1 << 17
 _EPOCH: Final = dt.date(1970, 1, 1)
-_FILE_ERRORS: Final = (VisionError, LakeSchemaError, OSError, duckdb.Error, pa.ArrowException)
+
+
+class RowsError(ValueError):
+    """A file of another format than binance.vision's whose rows cannot be read;
+    the message names the file, the row or line and the column."""
+
+
+_FILE_ERRORS: Final = (
+    VisionError,
+    RowsError,
+    LakeSchemaError,
+    OSError,
+    duckdb.Error,
+    pa.ArrowException,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedRows:
+    """One file's rows, loaded as the view ``canonical`` (``_row`` plus the dataset's
+    columns, times as int64 ns) in a DuckDB connection: all that validation, dedup
+    and merging need, whatever format the file was in.
+
+    ``positive`` columns must be finite and > 0, ``non_negative`` ones finite and
+    >= 0; ``crossed`` is a (bid, ask) pair where bid >= ask is a broken quote;
+    ``period`` is the [start, end) ns a file's name promises (``None``: no promise).
+    """
+
+    spec: DatasetSpec
+    dataset: str
+    symbol: str
+    rows: int
+    line: Callable[[int], int]
+    """The 1-based line (or row, for columnar files) of 0-based data row ``row``."""
+    positive: tuple[str, ...] = ()
+    non_negative: tuple[str, ...] = ()
+    crossed: tuple[str, str] | None = None
+    period: tuple[int, int] | None = None
+
+    @classmethod
+    def of_vision(cls, parsed: ParsedFile) -> LoadedRows:
+        file, family = parsed.file, parsed.file.family
+        return cls(
+            family.spec, file.dataset, file.symbol, parsed.rows, parsed.line,
+            family.positive, family.non_negative, family.crossed, (file.start_ns, file.end_ns),
+        )  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -143,11 +193,18 @@ def ingest(paths: Sequence[Path], data_dir: Path, *, market: Market | None = Non
     """
     files = find_files(paths)
     lake = Lake(data_dir)
-    # Zip members and DuckDB's spill files can be as big as the data: keep them on
-    # the data directory's disk rather than in a possibly small /tmp.
+    with work_dir(data_dir) as work:
+        return IngestReport([ingest_file(lake, path, work, market=market) for path in files])
+
+
+@contextmanager
+def work_dir(data_dir: Path) -> Iterator[Path]:
+    """A scratch directory for one ingest, removed afterwards. Zip members and
+    DuckDB's spill files can be as big as the data: they stay on the data
+    directory's disk rather than in a possibly small /tmp."""
     Path(data_dir).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".ingest-", dir=data_dir) as work:
-        return IngestReport([ingest_file(lake, path, Path(work), market=market) for path in files])
+        yield Path(work)
 
 
 def ingest_file(
@@ -162,11 +219,35 @@ def ingest_file(
         with csv_source(path, workdir) as (csv_path, where), _connect(workdir) as con:
             report.where = where
             parsed = load(con, file, csv_path, where)
-            _Ingestion(con, lake, parsed, report).run()
+            _Ingestion(con, lake, LoadedRows.of_vision(parsed), report).run()
     except _FILE_ERRORS as error:
-        message = str(error).strip()
-        report.error = message if str(path) in message else f"{report.where}: {message}"
+        _fail(report, error)
     return report
+
+
+def ingest_loaded(
+    lake: Lake,
+    path: Path,
+    workdir: Path,
+    load_rows: Callable[[duckdb.DuckDBPyConnection], LoadedRows],
+) -> FileReport:
+    """Ingest one file of any format: ``load_rows`` leaves its rows as the view
+    ``canonical`` in the connection it is given, and the rows then take the same
+    way into the lake as binance.vision's. Every failure is caught and described."""
+    report = FileReport(path=path, where=str(path))
+    try:
+        with _connect(workdir) as con:
+            loaded = load_rows(con)
+            report.dataset, report.symbol = loaded.dataset, loaded.symbol
+            _Ingestion(con, lake, loaded, report).run()
+    except _FILE_ERRORS as error:
+        _fail(report, error)
+    return report
+
+
+def _fail(report: FileReport, error: Exception) -> None:
+    message = str(error).strip()
+    report.error = message if str(report.path) in message else f"{report.where}: {message}"
 
 
 @contextmanager
@@ -203,20 +284,19 @@ class _Ingestion:
     """One parsed file's way into the lake (the steps of the module docstring)."""
 
     def __init__(
-        self, con: duckdb.DuckDBPyConnection, lake: Lake, parsed: ParsedFile, report: FileReport
+        self, con: duckdb.DuckDBPyConnection, lake: Lake, loaded: LoadedRows, report: FileReport
     ) -> None:
         self.con = con
         self.lake = lake
-        self.parsed = parsed
+        self.loaded = loaded
         self.report = report
-        self.family: Family = parsed.file.family
-        self.spec: DatasetSpec = self.family.spec
-        self.dataset = parsed.file.dataset
-        self.symbol = parsed.file.symbol
+        self.spec: DatasetSpec = loaded.spec
+        self.dataset = loaded.dataset
+        self.symbol = loaded.symbol
 
     def run(self) -> None:
-        self.report.rows_read = self.parsed.rows
-        if not self.parsed.rows:
+        self.report.rows_read = self.loaded.rows
+        if not self.loaded.rows:
             self.report.warn("empty_file", 1, 1)
             return
         kept = self._drop_invalid()
@@ -228,21 +308,20 @@ class _Ingestion:
 
     def _conditions(self) -> list[tuple[str, str]]:
         """(warning kind, SQL true for a row to drop) - never NULL."""
-        family, file = self.family, self.parsed.file
+        loaded = self.loaded
         conditions = []
-        prices = [f'NOT ("{c}" > 0 AND isfinite("{c}"))' for c in family.positive]
-        sizes = [f'NOT ("{c}" >= 0 AND isfinite("{c}"))' for c in family.non_negative]
+        prices = [f'NOT ("{c}" > 0 AND isfinite("{c}"))' for c in loaded.positive]
+        sizes = [f'NOT ("{c}" >= 0 AND isfinite("{c}"))' for c in loaded.non_negative]
         if prices:
             conditions.append(("non_positive_price", " OR ".join(prices)))
         if sizes:
             conditions.append(("negative_size", " OR ".join(sizes)))
-        if family.crossed is not None:
-            bid, ask = family.crossed
+        if loaded.crossed is not None:
+            bid, ask = loaded.crossed
             conditions.append(("crossed_book", f'"{bid}" >= "{ask}"'))
-        time = self.spec.time_column
-        conditions.append(
-            ("outside_period", f'"{time}" < {file.start_ns} OR "{time}" >= {file.end_ns}')
-        )
+        if loaded.period is not None:
+            time, (start, end) = self.spec.time_column, loaded.period
+            conditions.append(("outside_period", f'"{time}" < {start} OR "{time}" >= {end}'))
         return [(kind, f"coalesce({sql}, false)") for kind, sql in conditions]
 
     def _drop_invalid(self) -> str:
@@ -250,7 +329,7 @@ class _Ingestion:
         probes = []
         for _, sql in conditions:
             probes += [f"count(*) FILTER (WHERE {sql})", f"min(_row) FILTER (WHERE {sql})"]
-        any_bad = " OR ".join(f"({sql})" for _, sql in conditions)
+        any_bad = " OR ".join(f"({sql})" for _, sql in conditions) or "false"
         probes.append(f"count(*) FILTER (WHERE {any_bad})")
         found = self.con.execute(f"SELECT {', '.join(probes)} FROM {CANONICAL_VIEW}").fetchall()[0]
         for index, (kind, _) in enumerate(conditions):
@@ -266,7 +345,7 @@ class _Ingestion:
 
     def _warn(self, kind: str, count: int, row: int | None) -> None:
         if count:
-            self.report.warn(kind, count, self.parsed.line(row or 0))
+            self.report.warn(kind, count, self.loaded.line(row or 0))
 
     def _check_order(self, relation: str) -> tuple[bool, bool]:
         """Count rows that sort before their predecessor (warning ``out_of_order``).

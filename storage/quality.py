@@ -90,6 +90,7 @@ _MAX_GAP_NS: Final = {
     "agg_trades": 60 * _SECOND,
     "quotes": 60 * _SECOND,
     "book_depth": 180 * _SECOND,
+    "depth_updates": 60 * _SECOND,
     "metrics": 10 * _MINUTE,
     "funding": 9 * 60 * _MINUTE,
 }

@@ -1,4 +1,5 @@
-"""``tickdeck ingest binance-vision``: the per-file summary, the exit status, user errors."""
+"""``tickdeck ingest binance-vision|freqtrade|file``: the per-file summary, the exit status,
+user errors."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from app.cli_ingest import USER_ERRORS, IngestUsageError, add_command
 from storage.binance_vision import VisionPathError
+from storage.other_formats import FormatPathError
 from tests.storage.test_binance_vision import DAY0_MS, agg_trade, shared_fixtures, write_vision_file
 
 TREE = "data/spot/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2024-01-0{}.csv"
@@ -137,3 +139,55 @@ def test_the_real_fixtures_ingest_through_the_command(
     assert capsys.readouterr().out.splitlines()[-1] == (
         f"6 files: read 12,911, written 12,911, duplicates 0, dropped 0 -> {tmp_path / 'lake'}"
     )
+
+
+def test_freqtrade_files_ingest_through_the_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "in/BTC_USDT-1m.csv"
+    path.parent.mkdir()
+    path.write_text("open_time_ms,open,high,low,close,volume\n1704067200000,1.0,2.0,0.5,1.5,3.0\n")
+    assert run(["ingest", "freqtrade", str(tmp_path / "in"), "--data-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        f"ok    {path}  bars_1m BTCUSDT: read 1, written 1, duplicates 0, dropped 0, checksum none"
+    )
+
+
+def test_a_freqtrade_folder_with_nothing_to_ingest_and_a_missing_path_are_user_errors(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(IngestUsageError, match=r"no \.feather or \.csv files in"):
+        run(["ingest", "freqtrade", str(tmp_path / "empty"), "--data-dir", str(tmp_path)])
+    with pytest.raises(FormatPathError, match="no such file or folder") as raised:
+        run(["ingest", "file", "--format", "binance-tdepth", "--symbol", "BTCUSDT",
+             str(tmp_path / "missing.csv"), "--data-dir", str(tmp_path)])  # fmt: skip
+    assert isinstance(raised.value, USER_ERRORS)
+
+
+def test_file_needs_a_known_format_and_a_symbol() -> None:
+    with pytest.raises(SystemExit):
+        run(["ingest", "file", "--format", "csv", "--symbol", "BTCUSDT", "x.csv"])
+    with pytest.raises(SystemExit):
+        run(["ingest", "file", "--format", "binance-tdepth", "x.csv"])
+
+
+def test_the_real_misc_and_candle_files_ingest_through_the_commands(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    misc = shared_fixtures() / "binance_misc"
+    argv = ["--data-dir", str(tmp_path), "--symbol", "BTCUSDT"]
+    formats = [
+        ("nautilus-trades", "spot_btcusdt_trades_2021-01-08.parquet"),
+        ("nautilus-quotes", "spot_btcusdt_quotes_2021-01-08.parquet"),
+        ("binance-tdepth", "futures_btcusdt_depth_update.csv"),
+    ]
+    for file_format, name in formats:
+        assert run(["ingest", "file", "--format", file_format, str(misc / name), *argv]) == 0
+    out = capsys.readouterr().out
+    assert "trades BTCUSDT: read 2,001, written 2,001" in out
+    assert "quotes BTCUSDT: read 451, written 451" in out
+    assert "um_depth_updates BTCUSDT: read 100, written 63, duplicates 37" in out
+    candles = shared_fixtures() / "candles/freqtrade/XRP_ETH-5m.feather"
+    assert run(["ingest", "freqtrade", str(candles), "--data-dir", str(tmp_path)]) == 0
+    assert "bars_5m XRPETH: read 706, written 706" in capsys.readouterr().out

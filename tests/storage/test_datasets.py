@@ -190,7 +190,7 @@ def test_dataset_spec_finds_every_name_and_its_interval() -> None:
     with pytest.raises(UnknownDatasetError):
         dataset_spec("bars_7m")
     with pytest.raises(UnknownDatasetError):
-        dataset_spec("quotes")
+        dataset_spec("um_quotes_1m")
 
 
 def test_a_bars_dataset_needs_a_known_interval_and_others_none() -> None:
