@@ -471,24 +471,10 @@ class BacktestExchange(Actor):
         else:
             _, order.reserved = self._reservation(order.ticket, order.remaining, order.instrument)
             status = _PARTIALLY_FILLED
-        self.publish(
-            ExecutionReport(
-                ts=ts,
-                venue=self.venue,
-                client_order_id=order.client_order_id,
-                venue_order_id=order.venue_order_id,
-                symbol=order.ticket.symbol,
-                side=order.ticket.side,
-                status=status,
-                last_price=price,
-                last_quantity=quantity,
-                cumulative_quantity=order.filled,
-                fee=fee,
-                fee_asset=quote,
-                trade_id=trade_id,
-                liquidity=liquidity,
-            )
-        )
+        self._report(
+            order, ts, status, last_price=price, last_quantity=quantity, fee=fee,
+            fee_asset=quote, trade_id=trade_id, liquidity=liquidity,
+        )  # fmt: skip
         return True
 
     def _expire(self, order: _WorkingOrder, ts: int, reason: str) -> None:
@@ -509,7 +495,22 @@ class BacktestExchange(Actor):
 
     # --- reports ----------------------------------------------------------------------
 
-    def _report(self, order: _WorkingOrder, ts: int, status: OrderStatus, reason: str = "") -> None:
+    def _report(
+        self,
+        order: _WorkingOrder,
+        ts: int,
+        status: OrderStatus,
+        reason: str = "",
+        *,
+        last_price: Decimal = _ZERO,
+        last_quantity: Decimal = _ZERO,
+        fee: Decimal = _ZERO,
+        fee_asset: str = "",
+        trade_id: str = "",
+        liquidity: Liquidity = _TAKER,
+    ) -> None:
+        """Tell the order manager what happened to ``order``; the trade fields are set
+        only on a fill."""
         self.publish(
             ExecutionReport(
                 ts=ts,
@@ -519,7 +520,13 @@ class BacktestExchange(Actor):
                 symbol=order.ticket.symbol,
                 side=order.ticket.side,
                 status=status,
+                last_price=last_price,
+                last_quantity=last_quantity,
                 cumulative_quantity=order.filled,
+                fee=fee,
+                fee_asset=fee_asset,
+                trade_id=trade_id,
+                liquidity=liquidity,
                 reason=reason,
             )
         )

@@ -5,40 +5,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 
-import app.logs
 from app.cli import main
 from storage.sample import write_sample
 from tests.app.run_outputs import METRIC_NAMES, RUN_FILES
 
 START = dt.date(2024, 1, 1)
 TICKDECK_SCRIPT = Path(sys.executable).with_name("tickdeck")
-
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No TICKDECK_ variable from the developer's shell; logging put back as it was,
-    since ``tickdeck backtest`` configures it process-wide."""
-    for name in list(os.environ):
-        if name.upper().startswith("TICKDECK_"):
-            monkeypatch.delenv(name)
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    monkeypatch.setattr(app.logs, "_handler", app.logs._handler)
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    structlog.reset_defaults()
 
 
 @pytest.fixture

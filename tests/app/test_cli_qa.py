@@ -5,17 +5,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import logging
-import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
-import structlog
 
-import app.logs
 from app.cli_qa import USER_ERRORS, add_command
 from storage.lake import Lake
 from storage.quality import check_quality
@@ -30,22 +25,6 @@ from tests.storage.lake_tables import (
     trades_table,
     write_partitions,
 )
-
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No TICKDECK_ variable from the developer's shell; logging put back as it was,
-    since the command configures it process-wide."""
-    for name in list(os.environ):
-        if name.upper().startswith("TICKDECK_"):
-            monkeypatch.delenv(name)
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    monkeypatch.setattr(app.logs, "_handler", app.logs._handler)
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    structlog.reset_defaults()
 
 
 @pytest.fixture

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 
-import app.logs
 from app.cli_resample import USER_ERRORS, add_command
 from tests.storage.lake_tables import (
     DAY0_NS,
@@ -26,22 +21,6 @@ from tests.storage.lake_tables import (
 )
 
 DAY = 1440 * MINUTE
-
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No TICKDECK_ variable from the developer's shell; logging put back as it was,
-    since the command configures it process-wide."""
-    for name in list(os.environ):
-        if name.upper().startswith("TICKDECK_"):
-            monkeypatch.delenv(name)
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    monkeypatch.setattr(app.logs, "_handler", app.logs._handler)
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    structlog.reset_defaults()
 
 
 @pytest.fixture

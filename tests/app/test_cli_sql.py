@@ -8,40 +8,19 @@ import csv
 import datetime as dt
 import io
 import json
-import logging
-import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import structlog
 
-import app.logs
 from app.cli_sql import USER_ERRORS, add_command, render_table
 from storage.catalog import CATALOG_FILE
 from storage.sample import write_sample
 
 START = dt.date(2024, 1, 1)
-
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No TICKDECK_ variable from the developer's shell; logging put back as it was,
-    since the command configures it process-wide."""
-    for name in list(os.environ):
-        if name.upper().startswith("TICKDECK_"):
-            monkeypatch.delenv(name)
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    monkeypatch.setattr(app.logs, "_handler", app.logs._handler)
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    structlog.reset_defaults()
 
 
 @pytest.fixture
