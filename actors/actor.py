@@ -6,12 +6,23 @@ its own state in them, and publishes messages with ``self.publish``. Because
 handlers are plain synchronous calls, the same actor runs under the live
 scheduler (one task per actor, bounded inboxes) and under the deterministic
 scheduler (one FIFO dispatcher, no task switches) and decides the same way.
+
+An actor with state declares it as a msgspec Struct (``state_type``) and
+implements ``snapshot``/``restore``: the journal writes every actor's snapshot
+every N messages, and recovery restores them before replaying the frames after.
+The contract: a fresh actor built from the same configuration, given
+``restore(snapshot())`` (through msgpack and back), must decide exactly as the
+original would for every later message, and snapshot the same afterwards.
+Configuration (limits, instruments, the fill model) is not state: it comes from
+the settings on both sides.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, ClassVar
+
+import msgspec
 
 from actors.clock import Clock, SimClock
 from actors.messages import ALL_MESSAGES, Message, handler_name
@@ -31,6 +42,8 @@ class Actor:
     """Base class of every actor. Subclasses set ``name`` and define ``on_<message>``."""
 
     name: ClassVar[str] = "actor"
+    # The Struct ``snapshot`` returns and ``restore`` takes; None for a stateless actor.
+    state_type: ClassVar[type[msgspec.Struct] | None] = None
 
     def __init__(self) -> None:
         # Assigned by the scheduler; an instance attribute so the hot path is one call.
@@ -59,6 +72,16 @@ class Actor:
         The message that raised is dropped; the actor's state is kept, so a handler
         should validate before it mutates. Override to repair state.
         """
+
+    def snapshot(self) -> msgspec.Struct | None:
+        """This actor's state as a ``state_type`` Struct (None when it has none)."""
+        return None
+
+    def restore(self, state: Any) -> None:
+        """Take over ``state``, a ``state_type`` Struct another instance's ``snapshot``
+        returned; called on a fresh actor before ``on_start`` and before any message."""
+        if state is not None:
+            raise TypeError(f"actor {self.name!r} keeps no state to restore")
 
     def set_timer(self, name: str, interval_ns: int) -> None:
         """Deliver ``TimerFired(owner=self.name, name=name)`` every ``interval_ns``."""

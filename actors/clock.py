@@ -12,7 +12,9 @@ import sys
 import time
 from typing import NamedTuple, Protocol
 
-__all__ = ["Clock", "DueTimer", "LiveClock", "SimClock", "Timer"]
+import msgspec
+
+__all__ = ["Clock", "DueTimer", "LiveClock", "SimClock", "SimClockState", "Timer"]
 
 _NEVER = sys.maxsize
 
@@ -51,6 +53,19 @@ class LiveClock:
         if interval_ns <= 0:
             raise ValueError(f"timer {owner}/{name}: interval must be positive, got {interval_ns}")
         self.timers.append(Timer(owner, name, interval_ns))
+
+
+class SimClockState(msgspec.Struct, frozen=True, kw_only=True):
+    """A simulated clock's time and armed timers, for a session's snapshot: the timers
+    must fire after a restore exactly when they would have without the interruption."""
+
+    now_ns: int
+    started: bool
+    counter: int
+    # (due, order of arming, owner, name, interval) and, before time starts, (owner, name,
+    # interval) in the order they were set.
+    timers: list[tuple[int, int, str, str, int]]
+    unstarted: list[tuple[str, str, int]]
 
 
 class SimClock:
@@ -112,6 +127,29 @@ class SimClock:
         if due > self.now_ns:
             self.now_ns = due
         return DueTimer(due, timer)
+
+    def snapshot(self) -> SimClockState:
+        return SimClockState(
+            now_ns=self.now_ns,
+            started=self._started,
+            counter=self._counter,
+            timers=sorted(
+                (due, order, t.owner, t.name, t.interval_ns) for due, order, t in self._heap
+            ),
+            unstarted=[(t.owner, t.name, t.interval_ns) for t in self._unstarted],
+        )
+
+    def restore(self, state: SimClockState) -> None:
+        self.now_ns = state.now_ns
+        self._started = state.started
+        self._counter = state.counter
+        self._heap = [(due, order, Timer(*timer)) for due, order, *timer in state.timers]
+        heapq.heapify(self._heap)
+        self._unstarted = [Timer(*timer) for timer in state.unstarted]
+        if not self._started:
+            self.deadline = -1
+        else:
+            self.deadline = self._heap[0][0] if self._heap else _NEVER
 
     def advance_to(self, ts: int) -> None:
         """Move time forward (never back). Drain ``next_due`` first to fire timers."""

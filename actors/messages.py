@@ -439,6 +439,19 @@ class OrderStatusReport(Message):
     status: OrderStatus
     quantity: Decimal
     filled_quantity: Decimal
+    # False when the venue has no order with this client id: after the venue's receive
+    # window, an order it never saw was never placed (the order manager rejects it).
+    found: bool = True
+
+
+class QueryOrder(Message):
+    """Ask the venue for one order by client id: how an order whose submit outcome is
+    unknown (a timeout, a crash between send and acknowledgement) is resolved. The venue
+    answers with an ``OrderStatusReport`` after the order's ``ExecutionReport``s, so the
+    order manager has every fill (duplicates are ignored by trade id) before the status."""
+
+    venue: str
+    client_order_id: str
 
 
 class VenueSnapshot(Message):
@@ -547,6 +560,17 @@ class Cancel(Message):
 
 class SaveSnapshot(Message):
     pass
+
+
+class Recovered(Message):
+    """A session came back from its journal: the actors hold the state as of ``last_seq``,
+    rebuilt from the snapshot at ``snapshot_seq`` (0: none) and the frames after it. The
+    reconciler takes over from here: orders submitted but never acknowledged are asked
+    for by client id before anything else is decided about them."""
+
+    session: str
+    snapshot_seq: int
+    last_seq: int
 
 
 class Reconcile(Message):

@@ -17,7 +17,11 @@ from actors.clock import SimClock
 from actors.health import ActorHealth, ActorState, RestartPolicy
 from actors.messages import ALL_MESSAGES, EndOfData, Message, TimerFired, TradingHalted
 
-__all__ = ["DeterministicScheduler", "SchedulerBase"]
+__all__ = ["DeterministicScheduler", "ReplayMismatchError", "SchedulerBase"]
+
+
+class ReplayMismatchError(RuntimeError):
+    """A journal's records cannot have come from this scheduler: time or timers disagree."""
 
 
 class SchedulerBase:
@@ -82,7 +86,7 @@ class DeterministicScheduler(SchedulerBase):
             if self.stopping and not settle:
                 break
             ts = message.ts
-            if ts >= clock.deadline:
+            if ts >= clock.deadline and type(message) is not TimerFired:
                 self._fire_timers(ts)
             if ts > clock.now_ns:
                 clock.now_ns = ts
@@ -97,9 +101,12 @@ class DeterministicScheduler(SchedulerBase):
                     except Exception as error:
                         self._restart(self.bus.route_of(message_type, handler), error)
 
-    def start(self) -> None:
+    def start(self, *, restored: bool = False) -> None:
+        """Start the actors: ``on_start`` each, unless ``restored`` from a snapshot (which
+        holds the timers ``on_start`` set)."""
         for name, actor in self.bus.actors.items():
-            actor.on_start()
+            if not restored:
+                actor.on_start()
             self.health[name].state = ActorState.RUNNING
 
     def finish(self) -> None:
@@ -111,11 +118,78 @@ class DeterministicScheduler(SchedulerBase):
         self._count_processed()
 
     def _fire_timers(self, ts: int) -> None:
-        """Deliver every timer due at or before ``ts``, each at its own time, in order."""
+        """Deliver every timer due at or before ``ts``, each at its own time, in due order
+        (a timer's own delivery does not fire the others, which keeps that order)."""
         while (due := self.clock.next_due(ts)) is not None:
             timer = due.timer
             self.run_messages((TimerFired(ts=due.due, owner=timer.owner, name=timer.name),))
         self.clock.advance_to(ts)
+
+    # --- replay: the journal's records delivered again --------------------------------
+
+    def redeliver(self, message: Message) -> Message | None:
+        """Deliver a journaled message again, to every subscriber, as the original run did.
+
+        Under this scheduler the journal holds messages in delivery order, which is
+        publish order, and a source message is only published once everything before it
+        has been handled. So a record is either a source message (nothing is in flight:
+        timers and time move as they did then) or the message some earlier handler
+        published first and not yet matched. Returns that regenerated message, for the
+        caller to check against the record (None for a source message). What handlers
+        publish now stays queued for the next records; ``resume`` delivers what is left
+        when the journal ends mid-cascade."""
+        queue = self._queue
+        regenerated = None
+        if queue:
+            regenerated = queue.popleft()
+        else:
+            self._replay_time(message)
+        self._deliver(message)
+        return regenerated
+
+    def _replay_time(self, message: Message) -> None:
+        """Move time as ``run_messages`` did before publishing this source message: a
+        ``TimerFired`` is the next due timer; anything else comes after every due timer
+        (the journal holds each timer before the message its time passed)."""
+        clock = self.clock
+        if type(message) is TimerFired:
+            due = clock.next_due(message.ts)
+            if due is None or (due.due, due.timer.owner, due.timer.name) != (
+                message.ts, message.owner, message.name,
+            ):  # fmt: skip
+                raise ReplayMismatchError(
+                    f"timer {message.owner}/{message.name} at {message.ts} is not the clock's "
+                    f"next due timer ({due})"
+                )
+            return
+        due = clock.next_due(message.ts)
+        if due is not None:
+            raise ReplayMismatchError(
+                f"timer {due.timer.owner}/{due.timer.name} was due at {due.due}, before this "
+                f"{type(message).__name__} at {message.ts}, and is not in the journal"
+            )
+        clock.advance_to(message.ts)
+
+    @property
+    def in_flight(self) -> int:
+        """Messages published and not yet delivered (0 when the session is quiescent)."""
+        return len(self._queue)
+
+    def resume(self) -> None:
+        """Deliver what a replay left in flight (the journal ended mid-cascade), in order.
+        Timers due meanwhile fire before the next source message, as they would have."""
+        queue = self._queue
+        while queue:
+            self._deliver(queue.popleft())
+
+    def _deliver(self, message: Message) -> None:
+        message_type = type(message)
+        self.delivered[message_type] += 1
+        for handler in self.bus.handlers[message_type]:
+            try:
+                handler(message)
+            except Exception as error:
+                self._restart(self.bus.route_of(message_type, handler), error)
 
     def _restart(self, route: Route, error: Exception) -> None:
         """Restart at once (simulated time has no backoff to wait) or halt on a crash loop."""

@@ -27,6 +27,7 @@ from actors.messages import (
     EquityMarked,
     Fill,
     Instrument,
+    Message,
     PositionChanged,
     RiskRejected,
     TradingHalted,
@@ -37,8 +38,10 @@ from actors.risk import RiskLimits, RiskManager
 from actors.scheduler import DeterministicScheduler
 from actors.strategy import StrategyHost
 from app import artifacts
+from app.journaled import new_session_name, run_journaled
 from app.metrics import compute_metrics
 from app.settings import Settings, settings_to_toml
+from journal.recovery import RecoveryReport
 from venues.backtest import BacktestExchange
 from venues.fill_model import FillModelConfig
 
@@ -58,13 +61,26 @@ class Recorder:
     drifts: list[DriftDetected] = field(default_factory=list)
     halts: list[TradingHalted] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self._kept: dict[type[Message], list[Any]] = {
+            Fill: self.fills,
+            PositionChanged: self.positions,
+            EquityMarked: self.equity,
+            RiskRejected: self.rejections,
+            DriftDetected: self.drifts,
+            TradingHalted: self.halts,
+        }
+
     def attach(self, bus: Bus) -> None:
-        bus.subscribe(Fill, self.fills.append, "recorder")
-        bus.subscribe(PositionChanged, self.positions.append, "recorder")
-        bus.subscribe(EquityMarked, self.equity.append, "recorder")
-        bus.subscribe(RiskRejected, self.rejections.append, "recorder")
-        bus.subscribe(DriftDetected, self.drifts.append, "recorder")
-        bus.subscribe(TradingHalted, self.halts.append, "recorder")
+        for message_type, kept in self._kept.items():
+            bus.subscribe(message_type, kept.append, "recorder")
+
+    def take(self, message: Message) -> None:
+        """Keep ``message`` if it is of a kept type: how a resumed run gets back what
+        its journal's snapshot covers."""
+        kept = self._kept.get(type(message))
+        if kept is not None:
+            kept.append(message)
 
 
 @dataclass
@@ -90,6 +106,8 @@ class BacktestResult:
     halted: str
     wall_seconds: float
     health: list[ActorHealth]
+    journal_session: str = ""
+    recovery: RecoveryReport | None = None
 
 
 def utc_ns(day: dt.date) -> int:
@@ -212,12 +230,23 @@ def _config_digest(config_toml: str) -> str:
     return hashlib.sha256(config_toml.encode()).hexdigest()[:8]
 
 
-def run_backtest(settings: Settings, *, write: bool = True) -> BacktestResult:
-    """Run a backtest end to end and (unless ``write`` is False) write its run directory."""
+def run_backtest(
+    settings: Settings, *, write: bool = True, session_name: str | None = None, resume: bool = False
+) -> BacktestResult:
+    """Run a backtest end to end and (unless ``write`` is False) write its run directory.
+
+    With ``backtest.journal`` on (or ``resume``), the run is a journaled session named
+    ``session_name`` (a new name by default): see ``app.journaled``."""
     started = dt.datetime.now(dt.UTC)
     wall_start = time.perf_counter()
     session = build_backtest(settings)
-    session.scheduler.run(session.feed.messages())
+    journal_session = ""
+    recovery = None
+    if settings.backtest.journal or resume:
+        journal_session = session_name or new_session_name(settings, started)
+        recovery = run_journaled(session, settings, journal_session, resume=resume)
+    else:
+        session.scheduler.run(session.feed.messages())
     wall_seconds = time.perf_counter() - wall_start
     rec = session.recorder
     run = settings.backtest
@@ -286,4 +315,6 @@ def run_backtest(settings: Settings, *, write: bool = True) -> BacktestResult:
         halted=session.scheduler.stop_reason,
         wall_seconds=wall_seconds,
         health=list(session.scheduler.health.values()),
+        journal_session=journal_session,
+        recovery=recovery,
     )

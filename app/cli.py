@@ -21,8 +21,10 @@ from actors.strategy import UnknownInstrumentError
 from app import cli_fetch, cli_ingest, cli_qa, cli_resample, cli_sql
 from app.backtest import BacktestResult, run_backtest, utc_ns
 from app.cli_args import date_arg
+from app.journaled import UnknownSessionError, resume_settings
 from app.logs import configure_logging
 from app.settings import ConfigError, Settings, StrategyParam, decode_param, load_settings
+from journal.errors import JournalError
 from storage.sample import write_sample
 
 __all__ = ["main"]
@@ -33,7 +35,9 @@ COMMANDS = (cli_fetch, cli_ingest, cli_sql, cli_qa, cli_resample)
 USER_ERRORS: tuple[type[Exception], ...] = (
     *(error for command in COMMANDS for error in command.USER_ERRORS),
     ConfigError,
+    JournalError,
     NoDataError,
+    UnknownSessionError,
     UnknownIntervalError,
     UnknownInstrumentError,
     strategies.StrategyParameterError,
@@ -83,6 +87,13 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     backtest.add_argument("--data-dir", type=Path, help="data directory (lake and runs)")
     backtest.add_argument("--seed", type=int, help="seed for every random choice")
+    backtest.add_argument(
+        "--journal", action="store_true", help="journal the run (a session that can be resumed)"
+    )
+    backtest.add_argument("--session", help="name of the journaled session (default: a new one)")
+    backtest.add_argument(
+        "--resume", metavar="SESSION", help="resume a journaled backtest that was interrupted"
+    )
     backtest.set_defaults(handler=_backtest)
 
     sample = commands.add_parser("sample-data", help="generate seeded sample bars into the lake")
@@ -107,6 +118,8 @@ def _overrides(args: argparse.Namespace, base: Settings) -> dict[str, Any]:
         value = getattr(args, key)
         if value is not None:
             overrides[f"backtest.{key}"] = value
+    if args.journal:
+        overrides["backtest.journal"] = True
     switched = args.strategy is not None and args.strategy != base.strategy.name
     if args.strategy is not None:
         overrides["strategy.name"] = args.strategy
@@ -139,11 +152,26 @@ def _ensure_demo_data(settings: Settings) -> None:
 
 def _backtest(args: argparse.Namespace) -> int:
     base = load_settings(args.config)
+    if args.resume is not None:
+        return _resume(args, base)
     settings = load_settings(args.config, _overrides(args, base))
     configure_logging(settings.log.level, json=settings.log.json)
     if _is_demo(args):
         _ensure_demo_data(settings)
-    result = run_backtest(settings)
+    result = run_backtest(settings, session_name=args.session)
+    _print_result(settings, result)
+    return 0
+
+
+def _resume(args: argparse.Namespace, base: Settings) -> int:
+    """``--resume SESSION``: the session's own saved config, nothing else but the data dir."""
+    chosen = (args.symbol, args.interval, args.start, args.end, args.strategy, args.seed)
+    if any(value is not None for value in chosen) or args.param or args.session:
+        raise UsageError("--resume runs a session with its saved config: give only --data-dir")
+    data_dir = args.data_dir if args.data_dir is not None else Path(base.data.dir)
+    settings = resume_settings(data_dir, args.resume)
+    configure_logging(settings.log.level, json=settings.log.json)
+    result = run_backtest(settings, session_name=args.resume, resume=True)
     _print_result(settings, result)
     return 0
 
@@ -189,7 +217,17 @@ def _print_result(settings: Settings, result: BacktestResult) -> None:
         print(f"  reconciliation found drift {result.drifts} times")
     if result.halted:
         print(f"  HALTED: {result.halted}")
+    recovery = result.recovery
+    if recovery is not None:
+        print(
+            f"  resumed from snapshot at seq {recovery.snapshot_seq:,}, replayed "
+            f"{recovery.replayed_frames:,} frames to seq {recovery.last_seq:,} "
+            f"({recovery.seconds:.2f} s)"
+            + (f"; cut a torn tail at seq {recovery.torn_tail.seq}" if recovery.torn_tail else "")
+        )
     print(f"fingerprint {result.fingerprint}")
+    if result.journal_session:
+        print(f"journal     {result.journal_session}")
     print(f"run dir     {result.run_dir}")
 
 

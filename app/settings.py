@@ -192,6 +192,18 @@ class ReconcilerSettings(BaseModel):
     interval_seconds: int = Field(default=3600, gt=0)
 
 
+class JournalSettings(BaseModel):
+    """Where and how sessions journal (DESIGN.md §5): under ``<data.dir>/journal``."""
+
+    model_config = _model_config()
+
+    snapshot_every: int = Field(
+        default=100_000, gt=0, description="messages between snapshots of every actor"
+    )
+    batch_frames: int = Field(default=4096, gt=0, description="frames per write + fsync at most")
+    segment_mb: int = Field(default=64, gt=0, description="a new segment file after this size")
+
+
 class RuntimeSettings(BaseModel):
     """The live scheduler's inboxes and restart policy (actors/health.RestartPolicy)."""
 
@@ -261,6 +273,7 @@ class Settings(BaseSettings):
     risk: RiskSettings = RiskSettings()
     reconciler: ReconcilerSettings = ReconcilerSettings()
     runtime: RuntimeSettings = RuntimeSettings()
+    journal: JournalSettings = JournalSettings()
     log: LogSettings = LogSettings()
 
     @classmethod

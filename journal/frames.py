@@ -27,6 +27,8 @@ __all__ = [
     "JournalRecord",
     "RecordSeq",
     "encode_frame",
+    "message_decoder",
+    "raw_record_crc",
     "record_decoder",
     "seq_decoder",
 ]
@@ -62,6 +64,13 @@ class RecordSeq(msgspec.Struct, frozen=True, array_like=True):
 _encoder: Final = msgspec.msgpack.Encoder(decimal_format="string")
 record_decoder: Final = msgspec.msgpack.Decoder(JournalRecord)
 seq_decoder: Final = msgspec.msgpack.Decoder(RecordSeq)
+message_decoder: Final = msgspec.msgpack.Decoder(AnyMessage)
+
+
+def raw_record_crc(record: RecordSeq) -> int:
+    """The CRC of the frame ``record`` was read from: its message bytes are kept raw, so
+    encoding it again gives the record's bytes exactly."""
+    return zlib.crc32(_encoder.encode(record))
 
 
 def encode_frame(seq: int, ts: int, message: Message) -> bytes:

@@ -36,15 +36,24 @@ from journal.frames import (
     FRAME_HEADER,
     MAX_RECORD_BYTES,
     JournalRecord,
+    RecordSeq,
     record_decoder,
     seq_decoder,
 )
 from journal.segments import SegmentHeader, list_segments, lock_directory, read_header
 
-__all__ = ["JournalReader", "JournalTail", "TornTail", "inspect_tail", "truncate_torn_tail"]
+__all__ = [
+    "JournalReader",
+    "JournalTail",
+    "TornTail",
+    "inspect_tail",
+    "record_at",
+    "truncate_torn_tail",
+]
 
 _log = structlog.get_logger(__name__)
 _NONZERO: Final = re.compile(rb"[^\x00]")
+_NEVER: Final = 2**63
 
 
 class TornTail(msgspec.Struct, frozen=True, kw_only=True):
@@ -72,17 +81,22 @@ class JournalReader:
     is yielded, so a journal from a newer build is refused before any of it is used.
 
     Iteration stops quietly at a torn tail (``torn_tail`` then describes it) and raises
-    ``JournalCorruptError`` at corruption; ``last_seq`` is the last seq yielded."""
+    ``JournalCorruptError`` at corruption; ``last_seq`` is the last seq yielded.
 
-    def __init__(self, directory: Path | str) -> None:
+    Records before ``decode_from`` are checked (CRC, seq) but their message is left
+    undecoded (``RecordSeq``, the message as ``msgspec.Raw``): recovery from a snapshot
+    must verify the whole journal but only needs the messages after the snapshot."""
+
+    def __init__(self, directory: Path | str, *, decode_from: int = 1) -> None:
         self.directory = Path(directory)
+        self.decode_from = decode_from
         self.torn_tail: TornTail | None = None
         self.last_seq = 0
 
     def __iter__(self) -> Iterator[JournalRecord]:
         return self._records()
 
-    def _records(self) -> Generator[JournalRecord, None, None]:
+    def _records(self) -> Generator[Any, None, None]:
         self.torn_tail = None
         self.last_seq = 0
         segments = _open_segments(self.directory)
@@ -92,9 +106,28 @@ class JournalReader:
                 raise JournalCorruptError(path, 0, seq - 1, _gap(header.first_seq, seq))
             is_last = index == len(segments) - 1
             seq, self.torn_tail = yield from _frames(
-                path, path.read_bytes(), start, seq, record_decoder, is_last
+                path, path.read_bytes(), start, seq, record_decoder, is_last, self.decode_from
             )
             self.last_seq = seq - 1
+
+
+def record_at(directory: Path | str, seq: int) -> RecordSeq | None:
+    """Record ``seq``, its message undecoded, reading only the segment that holds it
+    (frames before it in that segment are checked on the way); None if the journal does
+    not reach it."""
+    directory = Path(directory)
+    segments = list_segments(directory)
+    holding = [index for index, (first, _) in enumerate(segments) if first <= seq]
+    if seq < 1 or not holding:
+        return None
+    index = holding[-1]
+    first_seq, path = segments[index]
+    _, start = read_header(path, first_seq, first_seq - 1)
+    is_last = index == len(segments) - 1
+    for record in _frames(path, path.read_bytes(), start, first_seq, seq_decoder, is_last, _NEVER):
+        if record.seq == seq:
+            return record  # type: ignore[no-any-return]
+    return None
 
 
 def inspect_tail(directory: Path | str) -> JournalTail | None:
@@ -106,7 +139,7 @@ def inspect_tail(directory: Path | str) -> JournalTail | None:
         return None
     first_seq, path = segments[-1]
     header, start = read_header(path, first_seq, first_seq - 1)
-    frames = _frames(path, path.read_bytes(), start, first_seq, seq_decoder, True)
+    frames = _frames(path, path.read_bytes(), start, first_seq, record_decoder, True, _NEVER)
     seq, torn_tail = _exhaust(frames)
     return JournalTail(file=str(path), header=header, last_seq=seq - 1, torn_tail=torn_tail)
 
@@ -186,14 +219,18 @@ def _frames(
     seq: int,
     decoder: msgspec.msgpack.Decoder[Any],
     is_last: bool,
+    decode_from: int,
 ) -> Generator[Any, None, tuple[int, TornTail | None]]:
     """Yield the records of one segment's ``data`` from byte ``pos``, the first one
-    ``seq``; return the seq after the last one and the torn tail, if any."""
+    ``seq``, with ``decoder`` from seq ``decode_from`` on and without decoding messages
+    before it; return the seq after the last one and the torn tail, if any."""
     size = len(data)
     unpack = FRAME_HEADER.unpack_from
     crc32 = zlib.crc32
-    decode = decoder.decode
+    decode = decoder.decode if seq >= decode_from else seq_decoder.decode
     while pos < size:
+        if seq == decode_from:
+            decode = decoder.decode
         start = pos + 8
         if start <= size:
             length, crc = unpack(data, pos)

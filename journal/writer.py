@@ -69,6 +69,7 @@ __all__ = [
     "DEFAULT_MAX_BATCH_FRAMES",
     "DEFAULT_MAX_BATCH_US",
     "DEFAULT_SEGMENT_BYTES",
+    "BlockingJournalWriter",
     "JournalStatistics",
     "JournalWriter",
     "open_journal",
@@ -96,39 +97,22 @@ class JournalStatistics(msgspec.Struct, frozen=True, kw_only=True):
     failed: bool
 
 
-class JournalWriter:
-    """The writer of one session's journal, ``<root>/<session>/segment-*.tdj``.
+class _SegmentWriter:
+    """What both writers share: the session directory and its lock, the current
+    segment, turning a message into a frame that is sure to read back, and one
+    write + fsync of a batch."""
 
-    Run it as a task (``await task_group.start(writer.run)``) or use ``open_journal``.
-    ``append`` and ``durable`` must be called from the event loop the writer runs on."""
-
-    _work: anyio.Event  # set when the queue becomes non-empty (or on close)
-    _committed: anyio.Event  # set, and replaced, when a batch is durable
-
-    def __init__(
-        self,
-        root: Path | str,
-        session: str,
-        *,
-        segment_bytes: int = DEFAULT_SEGMENT_BYTES,
-        max_batch_frames: int = DEFAULT_MAX_BATCH_FRAMES,
-        max_batch_us: int = DEFAULT_MAX_BATCH_US,
-    ) -> None:
+    def __init__(self, root: Path | str, session: str, segment_bytes: int) -> None:
         if not session or session in (".", "..") or "/" in session or "\\" in session:
             raise ValueError(f"session {session!r} is not a plain directory name")
-        if segment_bytes <= 0 or max_batch_frames <= 0 or max_batch_us < 0:
-            raise ValueError("segment_bytes and max_batch_frames must be > 0, max_batch_us >= 0")
+        if segment_bytes <= 0:
+            raise ValueError("segment_bytes must be > 0")
         self.directory = Path(root) / session
         self.session = session
         self.segment_bytes = segment_bytes
-        self.max_batch_frames = max_batch_frames
-        self.max_batch_ns = max_batch_us * 1000
-        self._accepting = False
-        self._closing = False
         self._queue: list[bytes] = []
         self._first_seq = 1
         self._next_seq = 1
-        self._taken_seq = 0
         self._durable_seq = 0
         self._failure: JournalWriteError | None = None
         self._fd = -1
@@ -137,20 +121,13 @@ class JournalWriter:
         self._segment_size = 0
         self._batches = 0
         self._largest_batch = 0
-        self._stopped: anyio.Event | None = None
-        self._limiter: anyio.CapacityLimiter | None = None
+        self.last_crc = 0
 
-    # --- producers ----------------------------------------------------------------------
-
-    def append(self, message: Message, ts: int) -> int:
-        """Queue ``message`` with clock time ``ts`` (int ns); returns its seq at once.
-
-        Refuses what could not be read back (``TypeError`` for a type outside the
-        catalog, ``ValueError`` for a field that does not decode as its declared
-        type), without using up a seq: a journal must never hold a frame its reader
-        rejects. Raises ``JournalWriteError`` once the journal has failed."""
-        if not self._accepting:
-            raise self._refusal()
+    def _frame(self, message: Message, ts: int) -> bytes:
+        """The next seq's frame for ``message``; refuses what could not be read back
+        (``TypeError`` for a type outside the catalog, ``ValueError`` for a field that
+        does not decode as its declared type) without using up the seq: a journal must
+        never hold a frame its reader rejects."""
         if type(message) not in _CATALOG:
             raise TypeError(f"{type(message).__name__} is not a message of the catalog")
         seq = self._next_seq
@@ -162,21 +139,9 @@ class JournalWriter:
             raise ValueError(
                 f"{type(message).__name__} at seq {seq} would not read back: {where}"
             ) from error
-        self._queue.append(frame)
         self._next_seq = seq + 1
-        if len(self._queue) == 1:
-            self._work.set()
-        return seq
-
-    async def durable(self, seq: int) -> None:
-        """Return once ``seq`` is on disk (its batch fsynced); raise ``JournalWriteError``
-        if the journal failed before it got there."""
-        if seq >= self._next_seq:
-            raise ValueError(f"seq {seq} has not been appended (last is {self._next_seq - 1})")
-        while self._durable_seq < seq:
-            if self._failure is not None or (self._stopped is not None and self._stopped.is_set()):
-                raise self._failed()
-            await self._committed.wait()
+        self.last_crc = FRAME_HEADER.unpack_from(frame)[1]
+        return frame
 
     @property
     def last_seq(self) -> int:
@@ -203,6 +168,131 @@ class JournalWriter:
             largest_batch=self._largest_batch,
             failed=self._failure is not None,
         )
+
+    def _open(self) -> None:
+        make_directory(self.directory)
+        self._lock_fd = lock_directory(self.directory)
+        remove_stale_segments(self.directory)
+        tail = inspect_tail(self.directory)
+        first_seq = 1
+        if tail is not None:
+            if tail.torn_tail is not None:
+                torn = tail.torn_tail
+                raise JournalTornTailError(Path(torn.file), torn.offset, torn.seq)
+            if tail.header.session != self.session:
+                raise JournalCorruptError(
+                    Path(tail.file),
+                    0,
+                    tail.last_seq,
+                    f"segment of session {tail.header.session!r} in {self.session!r}'s journal",
+                )
+            first_seq = tail.last_seq + 1
+        self._first_seq = first_seq
+        self._next_seq = first_seq
+        self._durable_seq = first_seq - 1
+        self._start_segment(first_seq)
+        _log.info("journal.opened", session=self.session, segment=str(self._segment), seq=first_seq)
+
+    def _close_files(self) -> None:
+        """Close the segment, then release the lock: the next writer may start."""
+        for fd in (self._fd, self._lock_fd):
+            if fd >= 0:
+                os.close(fd)
+        self._fd = self._lock_fd = -1
+
+    def _start_segment(self, first_seq: int) -> None:
+        header = new_header(self.session, first_seq, CATALOG_SHAPE)
+        path, fd, size = create_segment(self.directory, header)
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._segment, self._fd, self._segment_size = path, fd, size
+
+    def _write(self, data: bytes) -> None:
+        write_all(self._fd, data)
+        os.fsync(self._fd)
+        self._segment_size += len(data)
+
+    def _committed_batch(self, last: int, frames: int) -> None:
+        self._durable_seq = last
+        self._batches += 1
+        self._largest_batch = max(self._largest_batch, frames)
+
+    def _fail(self, file: Path, first: int, last: int, error: OSError) -> None:
+        self._failure = JournalWriteError(file, first, max(first, last), error)
+        self._failure.__cause__ = error
+        self._queue = []
+        _log.error("journal.write_failed", error=str(self._failure), durable_seq=self._durable_seq)
+
+    def _failed(self) -> JournalWriteError:
+        """A fresh copy of the failure to raise: one exception object raised in many
+        tasks would collect all their tracebacks."""
+        failure = self._failure
+        if failure is None:
+            return JournalWriteError(
+                self._segment,
+                self._durable_seq + 1,
+                self.last_seq,
+                RuntimeError("the writer stopped before committing it"),
+            )
+        cause = failure.__cause__
+        assert cause is not None
+        copy = JournalWriteError(failure.file, failure.first_seq, failure.last_seq, cause)
+        copy.__cause__ = cause
+        return copy
+
+
+class JournalWriter(_SegmentWriter):
+    """The writer of one session's journal, ``<root>/<session>/segment-*.tdj``.
+
+    Run it as a task (``await task_group.start(writer.run)``) or use ``open_journal``.
+    ``append`` and ``durable`` must be called from the event loop the writer runs on."""
+
+    _work: anyio.Event  # set when the queue becomes non-empty (or on close)
+    _committed: anyio.Event  # set, and replaced, when a batch is durable
+
+    def __init__(
+        self,
+        root: Path | str,
+        session: str,
+        *,
+        segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        max_batch_frames: int = DEFAULT_MAX_BATCH_FRAMES,
+        max_batch_us: int = DEFAULT_MAX_BATCH_US,
+    ) -> None:
+        super().__init__(root, session, segment_bytes)
+        if max_batch_frames <= 0 or max_batch_us < 0:
+            raise ValueError("max_batch_frames must be > 0, max_batch_us >= 0")
+        self.max_batch_frames = max_batch_frames
+        self.max_batch_ns = max_batch_us * 1000
+        self._accepting = False
+        self._closing = False
+        self._taken_seq = 0
+        self._stopped: anyio.Event | None = None
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    # --- producers ----------------------------------------------------------------------
+
+    def append(self, message: Message, ts: int) -> int:
+        """Queue ``message`` with clock time ``ts`` (int ns); returns its seq at once.
+
+        Refuses what could not be read back (see ``_frame``). Raises
+        ``JournalWriteError`` once the journal has failed."""
+        if not self._accepting:
+            raise self._refusal()
+        self._queue.append(self._frame(message, ts))
+        if len(self._queue) == 1:
+            self._work.set()
+        return self._next_seq - 1
+
+    async def durable(self, seq: int) -> None:
+        """Return once ``seq`` is on disk (its batch fsynced); raise ``JournalWriteError``
+        if the journal failed before it got there."""
+        if seq >= self._next_seq:
+            raise ValueError(f"seq {seq} has not been appended (last is {self._next_seq - 1})")
+        while self._durable_seq < seq:
+            if self._failure is not None or (self._stopped is not None and self._stopped.is_set()):
+                raise self._failed()
+            await self._committed.wait()
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -264,42 +354,8 @@ class JournalWriter:
     # --- the writer task ----------------------------------------------------------------
 
     def _open(self) -> None:
-        make_directory(self.directory)
-        self._lock_fd = lock_directory(self.directory)
-        remove_stale_segments(self.directory)
-        tail = inspect_tail(self.directory)
-        first_seq = 1
-        if tail is not None:
-            if tail.torn_tail is not None:
-                torn = tail.torn_tail
-                raise JournalTornTailError(Path(torn.file), torn.offset, torn.seq)
-            if tail.header.session != self.session:
-                raise JournalCorruptError(
-                    Path(tail.file),
-                    0,
-                    tail.last_seq,
-                    f"segment of session {tail.header.session!r} in {self.session!r}'s journal",
-                )
-            first_seq = tail.last_seq + 1
-        self._first_seq = first_seq
-        self._next_seq = first_seq
-        self._taken_seq = self._durable_seq = first_seq - 1
-        self._start_segment(first_seq)
-        _log.info("journal.opened", session=self.session, segment=str(self._segment), seq=first_seq)
-
-    def _close_files(self) -> None:
-        """Close the segment, then release the lock: the next writer may start."""
-        for fd in (self._fd, self._lock_fd):
-            if fd >= 0:
-                os.close(fd)
-        self._fd = self._lock_fd = -1
-
-    def _start_segment(self, first_seq: int) -> None:
-        header = new_header(self.session, first_seq, CATALOG_SHAPE)
-        path, fd, size = create_segment(self.directory, header)
-        if self._fd >= 0:
-            os.close(self._fd)
-        self._segment, self._fd, self._segment_size = path, fd, size
+        super()._open()
+        self._taken_seq = self._durable_seq
 
     async def _collect(self) -> list[bytes]:
         """The next batch: what is queued, plus what producers append when given one
@@ -330,9 +386,7 @@ class JournalWriter:
         except OSError as error:
             self._fail(self._segment, first, last, error)
             return
-        self._durable_seq = last
-        self._batches += 1
-        self._largest_batch = max(self._largest_batch, len(frames))
+        self._committed_batch(last, len(frames))
         self._wake()
         if self._segment_size >= self.segment_bytes:
             try:
@@ -342,39 +396,14 @@ class JournalWriter:
                 return
             _log.info("journal.segment_started", segment=str(self._segment), seq=last + 1)
 
-    def _write(self, data: bytes) -> None:
-        write_all(self._fd, data)
-        os.fsync(self._fd)
-        self._segment_size += len(data)
-
     def _wake(self) -> None:
         committed, self._committed = self._committed, anyio.Event()
         committed.set()
 
     def _fail(self, file: Path, first: int, last: int, error: OSError) -> None:
-        self._failure = JournalWriteError(file, first, max(first, last), error)
-        self._failure.__cause__ = error
+        super()._fail(file, first, last, error)
         self._accepting = False
-        self._queue = []
-        _log.error("journal.write_failed", error=str(self._failure), durable_seq=self._durable_seq)
         self._wake()
-
-    def _failed(self) -> JournalWriteError:
-        """A fresh copy of the failure to raise: one exception object raised in many
-        tasks would collect all their tracebacks."""
-        failure = self._failure
-        if failure is None:
-            return JournalWriteError(
-                self._segment,
-                self._durable_seq + 1,
-                self.last_seq,
-                RuntimeError("the writer stopped before committing it"),
-            )
-        cause = failure.__cause__
-        assert cause is not None
-        copy = JournalWriteError(failure.file, failure.first_seq, failure.last_seq, cause)
-        copy.__cause__ = cause
-        return copy
 
     def _refusal(self) -> JournalError:
         if self._failure is not None:
@@ -382,6 +411,90 @@ class JournalWriter:
         if self._closing:
             return JournalClosedError(f"{self.directory}: the journal writer is closed")
         return JournalClosedError(f"{self.directory}: the journal writer is not running yet")
+
+
+class BlockingJournalWriter(_SegmentWriter):
+    """A journal writer for the deterministic scheduler, which never yields to an event
+    loop: ``append`` queues, and a batch is written and fsynced in the calling thread
+    when it reaches ``max_batch_frames`` or on ``commit``. A backtest is not waiting on
+    the disk for anyone, so large batches are right; what a caller must know is on disk
+    (the seq a snapshot covers) it commits first.
+
+    A failed write or fsync fails it for good, as for ``JournalWriter``: ``append`` and
+    ``commit`` raise ``JournalWriteError`` from then on."""
+
+    def __init__(
+        self,
+        root: Path | str,
+        session: str,
+        *,
+        segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        max_batch_frames: int = DEFAULT_MAX_BATCH_FRAMES,
+    ) -> None:
+        super().__init__(root, session, segment_bytes)
+        if max_batch_frames <= 0:
+            raise ValueError("max_batch_frames must be > 0")
+        self.max_batch_frames = max_batch_frames
+        self._open_state = False
+
+    def open(self) -> None:
+        """Take the session's lock and start a new segment after the journal's last seq."""
+        try:
+            self._open()
+        except BaseException:
+            self._close_files()
+            raise
+        self._open_state = True
+
+    def append(self, message: Message, ts: int) -> int:
+        """Queue ``message`` at clock time ``ts``; returns its seq. Commits the batch when
+        it is full."""
+        if not self._open_state:
+            raise (
+                self._failed()
+                if self._failure
+                else JournalClosedError(f"{self.directory}: the journal writer is not open")
+            )
+        self._queue.append(self._frame(message, ts))
+        if len(self._queue) >= self.max_batch_frames:
+            self.commit()
+        return self._next_seq - 1
+
+    def commit(self) -> None:
+        """Write and fsync everything queued; every appended seq is durable on return."""
+        if self._failure is not None:
+            raise self._failed()
+        frames, self._queue = self._queue, []
+        if not frames:
+            return
+        last = self.last_seq
+        first = last - len(frames) + 1
+        try:
+            self._write(b"".join(frames))
+            self._committed_batch(last, len(frames))
+            if self._segment_size >= self.segment_bytes:
+                self._start_segment(last + 1)
+        except OSError as error:
+            self._fail(self._segment, first, last, error)
+            self._open_state = False
+            raise self._failed() from error
+
+    def close(self) -> None:
+        """Commit what is queued and release the journal; raises ``JournalWriteError`` if
+        some of it could not be written."""
+        try:
+            if self._open_state:
+                self.commit()
+        finally:
+            self._open_state = False
+            self._close_files()
+
+    def __enter__(self) -> BlockingJournalWriter:
+        self.open()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 @asynccontextmanager

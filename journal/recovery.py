@@ -1,0 +1,193 @@
+"""Recovery: a session's actors brought back to the state the journal says they had.
+
+Steps, as DESIGN.md §5 orders them: cut a torn tail (a crash mid-batch; what it
+held was never durable, so no one was told it happened), pick the newest
+snapshot that agrees with the journal, restore every actor and the clock from
+it, then deliver the records after it again through the actors with the
+deterministic scheduler. Side effects are off by construction: handlers only
+publish, and what they publish is checked against the journal's next records
+instead of being sent anywhere. A regenerated message that differs from its
+record is a divergence (code or configuration changed since the journal was
+written, or a snapshot that does not belong to these frames): recovery stops
+and names the seq. When the journal ends in the middle of a cascade, what the
+replay regenerated beyond its end is still in flight; the caller resumes it
+with the journal attached, so it is journaled and delivered as it would have
+been.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import structlog
+
+from actors.messages import Message
+from actors.scheduler import DeterministicScheduler, ReplayMismatchError
+from journal.errors import JournalError
+from journal.frames import message_decoder, raw_record_crc
+from journal.reader import JournalReader, TornTail, record_at, truncate_torn_tail
+from journal.snapshots import (
+    SessionSnapshot,
+    SnapshotError,
+    list_snapshots,
+    read_snapshot,
+    restore_states,
+)
+
+__all__ = ["RecoveryReport", "ReplayDivergenceError", "recover", "write_report"]
+
+_log = structlog.get_logger(__name__)
+_json = msgspec.json.Encoder(decimal_format="string")
+REPORT_FILE = "recovery.json"
+_END = 2**63
+
+
+class ReplayDivergenceError(JournalError):
+    """Re-running the actors over the journal did not reproduce a journaled message."""
+
+    def __init__(self, directory: Path, seq: int, expected: Any, got: Any) -> None:
+        expected_text = _json.encode(expected).decode() if expected is not None else "nothing"
+        got_text = _json.encode(got).decode() if got is not None else "nothing"
+        super().__init__(
+            f"{directory}: replay diverges at seq {seq}: the journal holds {expected_text}, "
+            f"the actors produced {got_text}"
+        )
+        self.seq = seq
+        self.expected = expected
+        self.got = got
+
+
+class RecoveryReport(msgspec.Struct, frozen=True, kw_only=True):
+    """What a recovery did, for ``journal inspect`` and the UI's journal screen."""
+
+    session: str
+    recovered_at: str
+    snapshot_seq: int
+    snapshot_file: str
+    refused_snapshots: list[str]
+    torn_tail: TornTail | None
+    replayed_frames: int
+    # Messages the replay regenerated past the journal's end (a cascade a crash cut),
+    # delivered and journaled by the caller's ``resume``.
+    completed_frames: int
+    last_seq: int
+    queried_orders: list[str]
+    seconds: float
+
+
+def write_report(directory: Path, report: RecoveryReport) -> None:
+    (directory / REPORT_FILE).write_bytes(msgspec.json.format(_json.encode(report)) + b"\n")
+
+
+def recover(
+    directory: Path,
+    session: str,
+    scheduler: DeterministicScheduler,
+    *,
+    on_source: Callable[[Message], None] | None = None,
+    on_history: Callable[[Message], None] | None = None,
+    until: int | None = None,
+    read_only: bool = False,
+) -> RecoveryReport:
+    """Bring ``scheduler``'s actors and clock to the journal's last seq (or ``until``).
+
+    ``read_only`` (``tickdeck replay``) leaves a torn tail in place: the reader stops
+    before it all the same, and the report names it.
+    ``on_source`` sees each replayed source message (the feed learns where to go on
+    from); ``on_history`` sees every message the snapshot covers, in order (a run's
+    recorder rebuilds from it; without it those frames are checked, not decoded).
+    Without a usable snapshot the actors start fresh (``on_start``) and replay from seq
+    1. Raises ``JournalCorruptError`` for damage, ``ReplayDivergenceError`` when the
+    actors do not reproduce the journal."""
+    started = time.perf_counter()
+    torn = None if read_only else truncate_torn_tail(directory)
+    refused: list[str] = []
+    last = until if until is not None else _END
+    snapshot, path = _restore_snapshot(directory, session, scheduler, refused, last)
+    scheduler.start(restored=snapshot is not None)
+    start = snapshot.seq if snapshot else 0
+    reader = JournalReader(directory, decode_from=start + 1)
+    replayed = 0
+    for record in reader:
+        message = record.message
+        if record.seq > last:
+            break
+        if record.seq <= start:
+            if on_history is not None:
+                on_history(message_decoder.decode(message))
+            continue
+        try:
+            regenerated = scheduler.redeliver(message)
+        except ReplayMismatchError as error:
+            raise ReplayDivergenceError(directory, record.seq, message, str(error)) from error
+        if regenerated is None:
+            if on_source is not None:
+                on_source(message)
+        elif type(regenerated) is not type(message) or _json.encode(regenerated) != _json.encode(
+            message
+        ):
+            raise ReplayDivergenceError(directory, record.seq, message, regenerated)
+        replayed += 1
+    report = RecoveryReport(
+        session=session,
+        recovered_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        snapshot_seq=start,
+        snapshot_file=str(path) if path else "",
+        refused_snapshots=refused,
+        torn_tail=torn if torn is not None else reader.torn_tail,
+        replayed_frames=replayed,
+        completed_frames=scheduler.in_flight,
+        last_seq=start + replayed,
+        queried_orders=[],
+        seconds=round(time.perf_counter() - started, 3),
+    )
+    _log.info(
+        "journal.recovered",
+        session=session,
+        snapshot_seq=start,
+        replayed_frames=replayed,
+        last_seq=start + replayed,
+        refused_snapshots=len(refused),
+        torn_tail_seq=torn.seq if torn else None,
+    )
+    return report
+
+
+def _restore_snapshot(
+    directory: Path,
+    session: str,
+    scheduler: DeterministicScheduler,
+    refused: list[str],
+    until: int,
+) -> tuple[SessionSnapshot | None, Path | None]:
+    """Restore the newest snapshot that reads, checks, agrees with the journal's record at
+    its seq and decodes for every actor; each one refused on the way is reported (and
+    logged), never used. (None, None) when there is none."""
+    for seq, path in reversed(list_snapshots(directory)):
+        if seq > until:
+            continue
+        try:
+            snapshot = read_snapshot(path, session)
+            record = record_at(directory, seq)
+            if record is None:
+                raise SnapshotError(path, f"it covers seq {seq}, beyond the journal's end")
+            crc = raw_record_crc(record)
+            if record.ts != snapshot.ts or crc != snapshot.record_crc:
+                raise SnapshotError(
+                    path,
+                    f"it disagrees with the journal at seq {seq} (record time {record.ts}, "
+                    f"snapshot says {snapshot.ts}; frame CRC {crc:#010x}, snapshot says "
+                    f"{snapshot.record_crc:#010x})",
+                )
+            restore_states(snapshot, path, scheduler.bus.actors, scheduler.clock)
+        except SnapshotError as error:
+            refused.append(str(error))
+            _log.warning("journal.snapshot_refused", error=str(error))
+            continue
+        return snapshot, path
+    return None, None
