@@ -45,7 +45,14 @@ from journal.recovery import RecoveryReport
 from venues.backtest import BacktestExchange
 from venues.fill_model import FillModelConfig
 
-__all__ = ["BacktestResult", "BacktestSession", "build_backtest", "run_backtest", "utc_ns"]
+__all__ = [
+    "BacktestResult",
+    "BacktestSession",
+    "backtest_instruments",
+    "build_backtest",
+    "run_backtest",
+    "utc_ns",
+]
 
 VENUE = "backtest"
 
@@ -91,6 +98,7 @@ class BacktestSession:
     scheduler: DeterministicScheduler
     order_manager: OrderManager
     accountant: Accountant
+    risk: RiskManager
     recorder: Recorder
 
 
@@ -115,7 +123,8 @@ def utc_ns(day: dt.date) -> int:
     return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()) * 10**9
 
 
-def _instruments(settings: Settings) -> dict[str, Instrument]:
+def backtest_instruments(settings: Settings) -> dict[str, Instrument]:
+    """The instruments of a backtest's symbols, on the backtest venue."""
     instruments = {}
     for symbol in settings.backtest.symbols:
         spec = settings.instrument(symbol)
@@ -134,7 +143,7 @@ def build_backtest(settings: Settings, *, end_ns: int | None = None) -> Backtest
     exact bar count). Raises the settings', the strategy's or the feed's own error
     (each names the bad part) before anything runs."""
     run = settings.backtest
-    instruments = _instruments(settings)
+    instruments = backtest_instruments(settings)
     plugin = strategies.create(
         settings.strategy.name, settings.strategy.params, run.symbols, run.interval
     )
@@ -167,18 +176,19 @@ def build_backtest(settings: Settings, *, end_ns: int | None = None) -> Backtest
         price_increments={symbol: spec.tick_size for symbol, spec in instruments.items()},
     )
     limits = settings.risk
+    risk = RiskManager(
+        RiskLimits(
+            max_order_notional=limits.max_order_notional,
+            max_position_notional=limits.max_position_notional,
+            daily_loss_limit=limits.daily_loss_limit,
+        )
+    )
     actors = [
         feed,
         exchange,
         BarBuilder(base_interval=run.interval),
         StrategyHost([plugin], instruments),
-        RiskManager(
-            RiskLimits(
-                max_order_notional=limits.max_order_notional,
-                max_position_notional=limits.max_position_notional,
-                daily_loss_limit=limits.daily_loss_limit,
-            )
-        ),
+        risk,
         order_manager,
         accountant,
         Reconciler(
@@ -199,7 +209,9 @@ def build_backtest(settings: Settings, *, end_ns: int | None = None) -> Backtest
         max_backoff_seconds=rt.max_backoff_seconds,
     )  # fmt: skip
     scheduler = DeterministicScheduler(bus, SimClock(), policy)
-    return BacktestSession(settings, feed, bus, scheduler, order_manager, accountant, recorder)
+    return BacktestSession(
+        settings, feed, bus, scheduler, order_manager, accountant, risk, recorder
+    )
 
 
 def _order_rows(order_manager: OrderManager) -> list[artifacts.OrderRow]:

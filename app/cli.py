@@ -18,19 +18,19 @@ import strategies
 from actors.feed import NoDataError
 from actors.intervals import UnknownIntervalError, interval_ns
 from actors.strategy import UnknownInstrumentError
-from app import cli_fetch, cli_ingest, cli_qa, cli_resample, cli_sql
+from app import cli_fetch, cli_ingest, cli_qa, cli_replay, cli_resample, cli_sql
 from app.backtest import BacktestResult, run_backtest, utc_ns
-from app.cli_args import date_arg
+from app.cli_args import date_arg, param_arg
 from app.journaled import UnknownSessionError, resume_settings
 from app.logs import configure_logging
-from app.settings import ConfigError, Settings, StrategyParam, decode_param, load_settings
+from app.settings import ConfigError, Settings, load_settings
 from journal.errors import JournalError
 from storage.sample import write_sample
 
 __all__ = ["main"]
 
 # Commands that live in their own modules: each adds its subparser and names its errors.
-COMMANDS = (cli_fetch, cli_ingest, cli_sql, cli_qa, cli_resample)
+COMMANDS = (cli_fetch, cli_ingest, cli_sql, cli_qa, cli_resample, cli_replay)
 
 USER_ERRORS: tuple[type[Exception], ...] = (
     *(error for command in COMMANDS for error in command.USER_ERRORS),
@@ -58,15 +58,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"tickdeck: error: {message}\n")
 
 
-def _param(text: str) -> tuple[str, StrategyParam]:
-    """``NAME=VALUE``, the value typed as the environment's are (integers and booleans;
-    anything else stays text, so a decimal keeps its exact digits)."""
-    name, sep, value = text.partition("=")
-    if not sep or not name.strip():
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    return name.strip(), decode_param(value.strip())
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="tickdeck",
@@ -82,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     backtest.add_argument("--start", type=date_arg, help="first UTC day, YYYY-MM-DD")
     backtest.add_argument("--end", type=date_arg, help="end UTC day (exclusive), YYYY-MM-DD")
     backtest.add_argument(
-        "--param", type=_param, action="append", default=[], metavar="NAME=VALUE",
+        "--param", type=param_arg, action="append", default=[], metavar="NAME=VALUE",
         help="strategy parameter, repeatable",
     )  # fmt: skip
     backtest.add_argument("--data-dir", type=Path, help="data directory (lake and runs)")

@@ -1,5 +1,5 @@
-"""What the data commands' modules (``app/cli_<name>.py``) share: the date argument type
-and the settings they start from."""
+"""What the command modules (``app/cli_<name>.py``) share: argument types (a day, a
+strategy parameter), the data directory option, and the settings they start from."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 from app.logs import configure_logging
-from app.settings import Settings, load_settings
+from app.settings import Settings, StrategyParam, decode_param, load_settings
 
-__all__ = ["date_arg", "load_command_settings", "start_command"]
+__all__ = ["add_data_dir", "date_arg", "load_command_settings", "param_arg", "start_command"]
 
 
 def date_arg(text: str) -> dt.date:
@@ -37,3 +37,16 @@ def start_command(data_dir: Path | None = None) -> Settings:
     settings = load_command_settings(data_dir)
     configure_logging(settings.log.level, json=settings.log.json, stream=sys.stderr)
     return settings
+
+
+def param_arg(text: str) -> tuple[str, StrategyParam]:
+    """``NAME=VALUE``, the value typed as the environment's are (integers and booleans;
+    anything else stays text, so a decimal keeps its exact digits)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name.strip(), decode_param(value.strip())
+
+
+def add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, help="data directory (default: settings)")

@@ -19,6 +19,7 @@ import structlog
 
 from actors.messages import BarUpdate, EndOfData, Message, Recovered
 from app.settings import ConfigError, Settings, load_settings, settings_to_toml
+from journal.reader import truncate_torn_tail
 from journal.recovery import RecoveryReport, recover, write_report
 from journal.tap import JournalTap
 from journal.writer import BlockingJournalWriter
@@ -74,12 +75,16 @@ def run_journaled(
     recovered from what the journal holds."""
     directory = journal_root(settings) / name
     if not resume:
-        if directory.exists():
+        config = directory / CONFIG_FILE
+        if config.exists():
             raise UnknownSessionError(f"session {name!r} exists in {directory.parent}: resume it")
-        directory.mkdir(parents=True)
-        (directory / CONFIG_FILE).write_text(settings_to_toml(settings), encoding="utf-8")
+        directory.mkdir(parents=True, exist_ok=True)
+        staged = config.with_name(CONFIG_FILE + ".tmp")
+        staged.write_text(settings_to_toml(settings), encoding="utf-8")
+        staged.replace(config)  # a session exists once its config does, whole
     options = settings.journal
     scheduler = session.scheduler
+    torn = truncate_torn_tail(directory) if resume else None
     with BlockingJournalWriter(
         journal_root(settings),
         name,
@@ -99,8 +104,19 @@ def run_journaled(
                 elif type(message) is EndOfData:
                     finished = True
 
+            def on_history(message: Message) -> None:
+                nonlocal finished
+                session.recorder.take(message)
+                if type(message) is EndOfData:
+                    finished = True
+
             report = recover(
-                directory, name, scheduler, on_source=on_source, on_history=session.recorder.take
+                directory,
+                name,
+                scheduler,
+                on_source=on_source,
+                on_history=on_history,
+                torn_tail=torn,
             )
             tap.snapshot_seq = report.snapshot_seq
             tap.attach()

@@ -1,7 +1,7 @@
 """Recovery: a session's actors brought back to the state the journal says they had.
 
-Steps, as DESIGN.md §5 orders them: cut a torn tail (a crash mid-batch; what it
-held was never durable, so no one was told it happened), pick the newest
+Steps, as DESIGN.md §5 orders them: with the torn tail cut (a crash mid-batch;
+what it held was never durable, so no one was told it happened), pick the newest
 snapshot that agrees with the journal, restore every actor and the clock from
 it, then deliver the records after it again through the actors with the
 deterministic scheduler. Side effects are off by construction: handlers only
@@ -30,7 +30,7 @@ from actors.messages import Message
 from actors.scheduler import DeterministicScheduler, ReplayMismatchError
 from journal.errors import JournalError
 from journal.frames import message_decoder, raw_record_crc
-from journal.reader import JournalReader, TornTail, record_at, truncate_torn_tail
+from journal.reader import JournalReader, TornTail, record_at
 from journal.snapshots import (
     SessionSnapshot,
     SnapshotError,
@@ -92,12 +92,14 @@ def recover(
     on_source: Callable[[Message], None] | None = None,
     on_history: Callable[[Message], None] | None = None,
     until: int | None = None,
-    read_only: bool = False,
+    torn_tail: TornTail | None = None,
 ) -> RecoveryReport:
     """Bring ``scheduler``'s actors and clock to the journal's last seq (or ``until``).
 
-    ``read_only`` (``tickdeck replay``) leaves a torn tail in place: the reader stops
-    before it all the same, and the report names it.
+    A torn tail is not cut here: a session cuts it (``truncate_torn_tail``, reported
+    as ``torn_tail``) before its writer takes the journal, and ``tickdeck replay``
+    leaves it in place; the reader stops before it all the same, and the report
+    names it.
     ``on_source`` sees each replayed source message (the feed learns where to go on
     from); ``on_history`` sees every message the snapshot covers, in order (a run's
     recorder rebuilds from it; without it those frames are checked, not decoded).
@@ -105,7 +107,6 @@ def recover(
     1. Raises ``JournalCorruptError`` for damage, ``ReplayDivergenceError`` when the
     actors do not reproduce the journal."""
     started = time.perf_counter()
-    torn = None if read_only else truncate_torn_tail(directory)
     refused: list[str] = []
     last = until if until is not None else _END
     snapshot, path = _restore_snapshot(directory, session, scheduler, refused, last)
@@ -139,7 +140,7 @@ def recover(
         snapshot_seq=start,
         snapshot_file=str(path) if path else "",
         refused_snapshots=refused,
-        torn_tail=torn if torn is not None else reader.torn_tail,
+        torn_tail=torn_tail if torn_tail is not None else reader.torn_tail,
         replayed_frames=replayed,
         completed_frames=scheduler.in_flight,
         last_seq=start + replayed,
@@ -153,7 +154,7 @@ def recover(
         replayed_frames=replayed,
         last_seq=start + replayed,
         refused_snapshots=len(refused),
-        torn_tail_seq=torn.seq if torn else None,
+        torn_tail_seq=torn_tail.seq if torn_tail else None,
     )
     return report
 

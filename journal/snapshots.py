@@ -103,9 +103,9 @@ def restore_states(
         sorted(snapshot.states.keys() - expected),
     )
     if missing or extra:
-        raise SnapshotError(
-            file, f"it holds the state of {extra or 'no other'} and lacks {missing or 'none'}"
-        )
+        problems = [f"it lacks the state of {', '.join(missing)}"] if missing else []
+        problems += [f"it holds the state of unknown {', '.join(extra)}"] if extra else []
+        raise SnapshotError(file, "; ".join(problems))
     for name, actor in actors.items():
         if actor.state_type is not None:
             decoded.append((actor, _decode_state(file, name, snapshot, actor.state_type)))

@@ -118,7 +118,7 @@ def test_a_renamed_snapshot_is_refused(tmp_path: Path) -> None:
     path = write_snapshot(tmp_path, _snapshot(3, {"purse": Purse()}))
     moved = path.with_name("snapshot-00000000000000000009.tds")
     path.rename(moved)
-    with pytest.raises(SnapshotError, match="holds seq 3, its name says 0+9"):
+    with pytest.raises(SnapshotError, match=r"holds seq 3, its name says 0+9"):
         read_snapshot(moved)
 
 
@@ -138,7 +138,7 @@ def test_a_state_that_does_not_decode_restores_nothing_and_names_the_actor(
 
 def test_a_snapshot_for_other_actors_is_refused(tmp_path: Path) -> None:
     snapshot = _snapshot(3, {"purse": Purse("5")})
-    with pytest.raises(SnapshotError, match="lacks \\['wallet'\\]"):
+    with pytest.raises(SnapshotError, match="it lacks the state of wallet"):
         restore_states(snapshot, tmp_path, {"purse": Purse(), "wallet": _Wallet()})
 
 
