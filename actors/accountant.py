@@ -39,7 +39,15 @@ from actors.intervals import align, interval_ns
 from actors.messages import Bar, DailyPnl, EndOfData, EquityMarked, Fill, PositionChanged, Side
 from actors.money import EXACT
 
-__all__ = ["Accountant", "FeeAssetError", "InvalidFillError", "Lot", "RoundTrip"]
+__all__ = [
+    "Accountant",
+    "AccountantState",
+    "FeeAssetError",
+    "InvalidFillError",
+    "Lot",
+    "OpenPosition",
+    "RoundTrip",
+]
 
 _log = structlog.get_logger(__name__)
 
@@ -126,6 +134,49 @@ class _Position(msgspec.Struct, kw_only=True, gc=False):
     # that booked the position until the next mark values it.
     market_value: Decimal | None = None
     close: float | None = None
+
+
+class OpenPosition(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One open symbol in a snapshot: its lots, the round trip in progress and the value
+    its last mark gave it. The price grid is configuration (``price_increments``), so a
+    restore takes it from the restoring accountant's."""
+
+    symbol: str
+    lots: tuple[Lot, ...]
+    quantity: Decimal
+    cost: Decimal
+    entry_ts: int
+    entry_quantity: Decimal
+    entry_notional: Decimal
+    exit_quantity: Decimal
+    exit_notional: Decimal
+    gross_pnl: Decimal
+    fees: Decimal
+    entry_price: Decimal | None
+    exit_price: Decimal | None
+    market_value: Decimal | None
+    close: float | None
+
+
+class AccountantState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """The books in a snapshot. ``mark`` is the pending mark (None: rebuilt at the next
+    bar), kept as it is rather than recomputed, so a restored accountant publishes the
+    same Decimals, digit for digit; ``positions`` are in the order they opened, the order
+    a revaluation sums them in. ``trade_keys`` are (symbol, trade id), sorted."""
+
+    cash: Decimal
+    fees: Decimal
+    realized_pnl: Decimal
+    realized_by_symbol: dict[str, Decimal]
+    positions: tuple[OpenPosition, ...]
+    cost_total: Decimal
+    trade_keys: tuple[tuple[str, str], ...]
+    closes: dict[str, float]
+    mark: EquityMarked | None
+    marked_equity: Decimal
+    day_start_equity: Decimal
+    day_end: int
+    round_trips: tuple[RoundTrip, ...]
 
 
 def _grid(increment: Decimal) -> tuple[float, Decimal]:
@@ -301,6 +352,7 @@ class Accountant(Actor):
     """
 
     name = "accountant"
+    state_type = AccountantState
 
     def __init__(
         self,
@@ -376,6 +428,81 @@ class Accountant(Actor):
                 (position.quantity * marks[symbol] for symbol, position in self._open.items()),
                 _ZERO,
             )
+
+    # --- snapshot -------------------------------------------------------------------------
+
+    def snapshot(self) -> AccountantState:
+        return AccountantState(
+            cash=self._cash,
+            fees=self._fees,
+            realized_pnl=self._realized,
+            realized_by_symbol=dict(self._realized_by_symbol),
+            positions=tuple(
+                OpenPosition(
+                    symbol=symbol,
+                    lots=tuple(position.lots),
+                    quantity=position.quantity,
+                    cost=position.cost,
+                    entry_ts=position.entry_ts,
+                    entry_quantity=position.entry_quantity,
+                    entry_notional=position.entry_notional,
+                    exit_quantity=position.exit_quantity,
+                    exit_notional=position.exit_notional,
+                    gross_pnl=position.gross_pnl,
+                    fees=position.fees,
+                    entry_price=position.entry_price,
+                    exit_price=position.exit_price,
+                    market_value=position.market_value,
+                    close=position.close,
+                )
+                for symbol, position in self._open.items()
+            ),
+            cost_total=self._cost_total,
+            trade_keys=tuple(sorted(self._trade_keys)),
+            closes=dict(self._closes),
+            mark=self._mark,
+            marked_equity=self._marked_equity,
+            day_start_equity=self._day_start_equity,
+            day_end=self._day_end,
+            round_trips=tuple(self.round_trips),
+        )
+
+    def restore(self, state: AccountantState) -> None:
+        self._cash = state.cash
+        self._fees = state.fees
+        self._realized = state.realized_pnl
+        self._realized_by_symbol = dict(state.realized_by_symbol)
+        self._open = {held.symbol: self._position(held) for held in state.positions}
+        self._cost_total = state.cost_total
+        self._trade_keys = set(state.trade_keys)
+        self._closes = dict(state.closes)
+        self._mark = state.mark
+        self._marked_equity = state.marked_equity
+        self._day_start_equity = state.day_start_equity
+        self._day_end = state.day_end
+        self.round_trips = list(state.round_trips)
+
+    def _position(self, held: OpenPosition) -> _Position:
+        scale, step = self._grids.get(held.symbol, _UNIT_GRID)
+        return _Position(
+            lots=deque(held.lots),
+            quantity=held.quantity,
+            cost=held.cost,
+            entry_ts=held.entry_ts,
+            entry_quantity=held.entry_quantity,
+            entry_notional=held.entry_notional,
+            exit_quantity=held.exit_quantity,
+            exit_notional=held.exit_notional,
+            gross_pnl=held.gross_pnl,
+            fees=held.fees,
+            entry_price=held.entry_price,
+            exit_price=held.exit_price,
+            scale=scale,
+            step=step,
+            unit=EXACT.multiply(held.quantity, step),  # as ``_book`` computes it
+            market_value=held.market_value,
+            close=held.close,
+        )
 
     # --- fills ----------------------------------------------------------------------------
 

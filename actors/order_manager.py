@@ -4,9 +4,17 @@ Approved ``OrderRequest``s become ``SubmitOrder``s under a deterministic client
 order id; the venue's ``ExecutionReport``s then drive each order along the
 legal edges of ``TRANSITIONS`` and come out as ``OrderAccepted`` / ``Fill`` /
 ``OrderCanceled`` / ``OrderRejected`` / ``OrderExpired``. Anything a report
-asks for that is not a legal edge (a fill after a cancel, a second fill with
-the same trade id, more filled than ordered) is refused and logged, and the
-order keeps its state: the venue is the one to reconcile with, never a guess.
+asks for that is not a legal edge (a fill after a cancel, more filled than
+ordered) is refused and logged, and the order keeps its state: the venue is the
+one to reconcile with, never a guess.
+
+A report that repeats what the order already knows (an acknowledgement of an
+accepted order, a trade id already counted, the terminal status it is in) is
+ignored quietly: a venue answering a ``QueryOrder`` re-sends an order's reports
+so far. The ``OrderStatusReport`` that ends such an answer resolves an order
+whose outcome was unknown: a SUBMITTED order takes the reported status, and a
+PENDING_CANCEL order ends as the venue says it ended; either is rejected when
+the venue never saw it.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Final, NamedTuple
 
+import msgspec
 import structlog
 
 from actors.actor import Actor
@@ -36,6 +45,7 @@ from actors.messages import (
     OrderRejected,
     OrderRequest,
     OrderStatus,
+    OrderStatusReport,
     OrderTicket,
     SubmitOrder,
 )
@@ -45,6 +55,8 @@ __all__ = [
     "TRANSITIONS",
     "Order",
     "OrderManager",
+    "OrderManagerState",
+    "OrderRecord",
     "Transition",
     "client_order_id",
 ]
@@ -102,6 +114,10 @@ TERMINAL_STATUSES: Final[frozenset[OrderStatus]] = frozenset(
     status for status, targets in TRANSITIONS.items() if not targets
 )
 _FILLING: Final = frozenset({_S.PARTIALLY_FILLED, _S.FILLED})
+# The ends a venue decides (a fill decides FILLED); each announced by its own event.
+_ENDINGS: Final = frozenset({_S.CANCELED, _S.REJECTED, _S.EXPIRED})
+_UNKNOWN_AFTER_RECOVERY: Final = "unknown to the venue after recovery"
+_ENDED_BY_REPORT: Final = "reported by the venue in a status report"
 
 # Binance spot newClientOrderId: up to 36 characters of ^[\.A-Z\:/a-z0-9_\-]{1,36}$
 # (https://developers.binance.com/docs/binance-spot-api-docs/rest-api/trading-endpoints).
@@ -207,15 +223,80 @@ class Order:
         return self.status not in TERMINAL_STATUSES
 
 
+class OrderRecord(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One ``Order`` as it stands, frozen for a snapshot: every field, the trade ids sorted."""
+
+    client_order_id: str
+    strategy: str
+    ticket: OrderTicket
+    created_ts: int
+    status: OrderStatus
+    venue_order_id: str
+    accepted: bool
+    filled_quantity: Decimal
+    filled_notional: Decimal
+    fees: Decimal
+    history: tuple[Transition, ...]
+    trade_ids: tuple[str, ...]
+
+
+class OrderManagerState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """The order manager's state: every order of the session in creation order (a report
+    about a finished order is refused, not taken for an unknown one, so none is dropped),
+    and the counter the next client order id is made from."""
+
+    counter: int
+    orders: tuple[OrderRecord, ...]
+
+
+def _record(order: Order) -> OrderRecord:
+    return OrderRecord(
+        client_order_id=order.client_order_id,
+        strategy=order.strategy,
+        ticket=order.ticket,
+        created_ts=order.created_ts,
+        status=order.status,
+        venue_order_id=order.venue_order_id,
+        accepted=order.accepted,
+        filled_quantity=order.filled_quantity,
+        filled_notional=order.filled_notional,
+        fees=order.fees,
+        history=tuple(order.history),
+        trade_ids=tuple(sorted(order.trade_ids)),
+    )
+
+
+def _order(record: OrderRecord) -> Order:
+    return Order(
+        client_order_id=record.client_order_id,
+        strategy=record.strategy,
+        ticket=record.ticket,
+        created_ts=record.created_ts,
+        status=record.status,
+        venue_order_id=record.venue_order_id,
+        accepted=record.accepted,
+        filled_quantity=record.filled_quantity,
+        filled_notional=record.filled_notional,
+        fees=record.fees,
+        history=list(record.history),
+        trade_ids=set(record.trade_ids),
+    )
+
+
 class OrderManager(Actor):
     """Turns approved requests into venue orders and venue reports into order events."""
 
     name = "order_manager"
+    state_type = OrderManagerState
 
     def __init__(self) -> None:
         super().__init__()
         self._orders: dict[str, Order] = {}
         self._counter = 0
+        # Records of finished orders, built once: nothing changes a finished order (it has
+        # no legal edge left, and every write follows one), so a snapshot reuses them and
+        # costs the open orders, not the session's history.
+        self._finished: dict[str, OrderRecord] = {}
 
     @property
     def orders(self) -> Mapping[str, Order]:
@@ -229,6 +310,29 @@ class OrderManager(Actor):
             for order in self._orders.values()
             if order.is_open and (symbol is None or order.symbol == symbol)
         ]
+
+    # --- snapshot -------------------------------------------------------------------
+
+    def snapshot(self) -> OrderManagerState:
+        finished = self._finished
+        records = []
+        for client_id, order in self._orders.items():
+            record = finished.get(client_id)
+            if record is None:
+                record = _record(order)
+                if order.status in TERMINAL_STATUSES:
+                    finished[client_id] = record
+            records.append(record)
+        return OrderManagerState(counter=self._counter, orders=tuple(records))
+
+    def restore(self, state: OrderManagerState) -> None:
+        self._counter = state.counter
+        self._orders = {record.client_order_id: _order(record) for record in state.orders}
+        self._finished = {
+            record.client_order_id: record
+            for record in state.orders
+            if record.status in TERMINAL_STATUSES
+        }
 
     # --- requests and commands ------------------------------------------------------
 
@@ -288,25 +392,10 @@ class OrderManager(Actor):
             self._apply_trade(order, msg)
         status = msg.status
         if status is _S.ACCEPTED:
-            self._apply_acceptance(order, msg)
-        elif status is _S.CANCELED or status is _S.REJECTED:
-            if self._transition(order, status, msg.ts):
-                ended = OrderCanceled if status is _S.CANCELED else OrderRejected
-                self.publish(
-                    ended(
-                        ts=msg.ts,
-                        client_order_id=order.client_order_id,
-                        symbol=order.symbol,
-                        reason=msg.reason,
-                    )
-                )
-        elif status is _S.EXPIRED:
-            if self._transition(order, status, msg.ts):
-                self.publish(
-                    OrderExpired(
-                        ts=msg.ts, client_order_id=order.client_order_id, symbol=order.symbol
-                    )
-                )
+            if order.accepted:
+                self._ignore_repeat(order, msg)
+            else:
+                self._apply_acceptance(order, msg.venue_order_id, msg.ts)
         elif status in _FILLING:
             if msg.last_quantity <= _ZERO:
                 # The filling states follow from counted trades only, never from a bare status.
@@ -316,28 +405,101 @@ class OrderManager(Actor):
                     status=status.value,
                     last_quantity=str(msg.last_quantity),
                 )
+        elif status is order.status:
+            self._ignore_repeat(order, msg)
+        elif status is _S.CANCELED or status is _S.REJECTED or status is _S.EXPIRED:
+            self._end(order, status, msg.ts, msg.reason)
         else:
             self._transition(order, status, msg.ts)
 
-    def _apply_acceptance(self, order: Order, msg: ExecutionReport) -> None:
+    def _ignore_repeat(self, order: Order, msg: ExecutionReport) -> None:
+        """A report of what the order already is: a venue re-sending its reports (the
+        answer to a ``QueryOrder``, a reconnect) must change nothing and alarm nobody."""
+        log.debug(
+            "repeated_report_ignored",
+            client_order_id=order.client_order_id,
+            status=msg.status.value,
+        )
+
+    def _end(self, order: Order, status: OrderStatus, ts: int, reason: str) -> None:
+        """Move to CANCELED, REJECTED or EXPIRED along a legal edge and announce it."""
+        if not self._transition(order, status, ts):
+            return
+        client_id, symbol = order.client_order_id, order.symbol
+        if status is _S.CANCELED:
+            self.publish(
+                OrderCanceled(ts=ts, client_order_id=client_id, symbol=symbol, reason=reason)
+            )
+        elif status is _S.REJECTED:
+            self.publish(
+                OrderRejected(ts=ts, client_order_id=client_id, symbol=symbol, reason=reason)
+            )
+        else:
+            self.publish(OrderExpired(ts=ts, client_order_id=client_id, symbol=symbol))
+
+    def _apply_acceptance(self, order: Order, venue_order_id: str, ts: int) -> None:
         """A SUBMITTED order moves to ACCEPTED. An order we already asked to cancel stays
         PENDING_CANCEL, but its first acknowledgement (the ack raced our cancel) is still
         recorded and announced."""
         ack_raced_cancel = order.status is _S.PENDING_CANCEL and not order.accepted
-        if ack_raced_cancel or self._transition(order, _S.ACCEPTED, msg.ts):
-            self._acknowledge(order, msg)
-
-    def _acknowledge(self, order: Order, msg: ExecutionReport) -> None:
-        order.accepted = True
-        order.venue_order_id = msg.venue_order_id
-        self.publish(
-            OrderAccepted(
-                ts=msg.ts,
-                client_order_id=order.client_order_id,
-                venue_order_id=msg.venue_order_id,
-                symbol=order.ticket.symbol,
+        if ack_raced_cancel or self._transition(order, _S.ACCEPTED, ts):
+            order.accepted = True
+            order.venue_order_id = venue_order_id
+            self.publish(
+                OrderAccepted(
+                    ts=ts,
+                    client_order_id=order.client_order_id,
+                    venue_order_id=venue_order_id,
+                    symbol=order.ticket.symbol,
+                )
             )
-        )
+
+    def on_order_status_report(self, msg: OrderStatusReport) -> None:
+        """Resolve an order whose outcome was unknown (DESIGN.md §4) by what the venue says
+        of it. The venue sent the order's execution reports first, so its fills are counted
+        and only the status can be left to settle."""
+        order = self._orders.get(msg.client_order_id)
+        if order is None:
+            log.warning(
+                "unknown_order_status_report", client_order_id=msg.client_order_id, venue=msg.venue
+            )
+            return
+        if msg.found and msg.filled_quantity != order.filled_quantity:
+            # The fills should have come first: a drift the reconciler reports, not a guess.
+            log.warning(
+                "status_report_filled_mismatch",
+                client_order_id=order.client_order_id,
+                ours=str(order.filled_quantity),
+                venue=str(msg.filled_quantity),
+            )
+        status = order.status
+        if status is _S.SUBMITTED:
+            self._resolve_submitted(order, msg)
+        elif status is _S.PENDING_CANCEL:
+            self._resolve_pending_cancel(order, msg)
+
+    def _resolve_submitted(self, order: Order, msg: OrderStatusReport) -> None:
+        if not msg.found:
+            # The venue answers for every order it received, so one it never saw was never
+            # placed: rejecting it is what the venue says, not a guess.
+            self._end(order, _S.REJECTED, msg.ts, _UNKNOWN_AFTER_RECOVERY)
+            return
+        reported = msg.status
+        if reported in _ENDINGS:
+            self._end(order, reported, msg.ts, _ENDED_BY_REPORT)
+        elif reported is not _S.NEW and reported is not _S.SUBMITTED:
+            # Accepted, filling, filled or being canceled: the venue holds (or held) it.
+            self._apply_acceptance(order, msg.venue_order_id, msg.ts)
+
+    def _resolve_pending_cancel(self, order: Order, msg: OrderStatusReport) -> None:
+        """An order we asked to cancel ends as the venue says it ended. One the venue never
+        saw is rejected like a SUBMITTED one, unless it was acknowledged: then the venue did
+        hold it, and the contradiction is the reconciler's to report, not ours to settle."""
+        if msg.found:
+            if msg.status in _ENDINGS:
+                self._end(order, msg.status, msg.ts, _ENDED_BY_REPORT)
+        elif not order.accepted:
+            self._end(order, _S.REJECTED, msg.ts, _UNKNOWN_AFTER_RECOVERY)
 
     def _apply_trade(self, order: Order, msg: ExecutionReport) -> None:
         """Count one trade exactly once, or refuse it and leave the order as it was."""
@@ -368,7 +530,7 @@ class OrderManager(Actor):
             return
         if not order.accepted:
             # Venue FULL responses carry the fills without a separate ack: the fill implies it.
-            self._apply_acceptance(order, msg)
+            self._apply_acceptance(order, msg.venue_order_id, msg.ts)
         if not self._transition(order, target, msg.ts):
             return
         if msg.cumulative_quantity and msg.cumulative_quantity != filled:

@@ -52,6 +52,11 @@ A snapshot that does not cover every trade after our cursor (it starts after it,
 or a stale answer ends before it) cannot show that a fill is absent: it confirms
 what it lists and reports what is missing, but skips the unknown-fill check and
 leaves the cursor where it is.
+
+After a crash the session publishes ``Recovered``, and the reconciler asks the venue
+(``QueryOrder``, in client id order) for every order whose outcome the journal does not
+hold: submitted and never acknowledged, or asked to be canceled and not yet canceled.
+The order manager settles each from the venue's answer; nothing is submitted again.
 """
 
 from __future__ import annotations
@@ -61,10 +66,12 @@ from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from typing import Final
 
+import msgspec
 import structlog
 
 from actors.actor import Actor
 from actors.messages import (
+    CancelOrder,
     Drift,
     DriftDetected,
     EndOfData,
@@ -76,7 +83,9 @@ from actors.messages import (
     OrderStatus,
     OrderStatusReport,
     PositionChanged,
+    QueryOrder,
     Reconcile,
+    Recovered,
     Side,
     SubmitOrder,
     TimerFired,
@@ -84,7 +93,7 @@ from actors.messages import (
 )
 from actors.money import EXACT
 
-__all__ = ["Reconciler"]
+__all__ = ["OpenOrder", "Reconciler", "ReconcilerState"]
 
 _log = structlog.get_logger(__name__)
 
@@ -97,6 +106,37 @@ class _OpenOrder:
     quantity: Decimal
     filled: Decimal
     status: OrderStatus
+    # A CancelOrder went out for it. Kept beside ``status``, which is compared with the
+    # venue's, because a venue reports an order it has not canceled yet as still open.
+    cancel_requested: bool = False
+
+
+class OpenOrder(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """An order in our view of the venue, as a snapshot holds it."""
+
+    quantity: Decimal
+    filled: Decimal
+    status: OrderStatus
+    cancel_requested: bool
+
+
+class ReconcilerState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Our view of the venue and how far the venue has confirmed it. ``unconfirmed`` are
+    (trade id, arrival number) and ``missing`` trade ids, both in the order the module
+    docstring relies on; ``trade_keys`` are (symbol, trade id), sorted."""
+
+    orders: dict[str, OpenOrder]
+    trade_keys: tuple[tuple[str, str], ...]
+    unconfirmed: tuple[tuple[str, int], ...]
+    missing: tuple[str, ...]
+    arrivals: int
+    due_through: int
+    flows: dict[str, Decimal]
+    positions: dict[str, Decimal]
+    reports: int
+    trade_cursor: int
+    last_drift: DriftDetected | None
+    drifting: bool
 
 
 class Reconciler(Actor):
@@ -110,6 +150,7 @@ class Reconciler(Actor):
     """
 
     name = "reconciler"
+    state_type = ReconcilerState
 
     def __init__(
         self,
@@ -143,6 +184,53 @@ class Reconciler(Actor):
         self.last_drift: DriftDetected | None = None
         self.drifting = False
 
+    # --- snapshot -------------------------------------------------------------------------
+
+    def snapshot(self) -> ReconcilerState:
+        return ReconcilerState(
+            orders={
+                client_id: OpenOrder(
+                    quantity=order.quantity,
+                    filled=order.filled,
+                    status=order.status,
+                    cancel_requested=order.cancel_requested,
+                )
+                for client_id, order in self._orders.items()
+            },
+            trade_keys=tuple(sorted(self._trade_keys)),
+            unconfirmed=tuple(self._unconfirmed.items()),
+            missing=tuple(self._missing),
+            arrivals=self._arrivals,
+            due_through=self._due_through,
+            flows=dict(self._flows),
+            positions=dict(self._positions),
+            reports=self.reports,
+            trade_cursor=self.trade_cursor,
+            last_drift=self.last_drift,
+            drifting=self.drifting,
+        )
+
+    def restore(self, state: ReconcilerState) -> None:
+        self._orders = {
+            client_id: _OpenOrder(
+                order.quantity, order.filled, order.status, order.cancel_requested
+            )
+            for client_id, order in state.orders.items()
+        }
+        self._trade_keys = set(state.trade_keys)
+        # Every booked fill has a key, so the trade ids are the keys' second halves.
+        self._trade_ids = {trade_id for _, trade_id in state.trade_keys}
+        self._unconfirmed = dict(state.unconfirmed)
+        self._missing = dict.fromkeys(state.missing)
+        self._arrivals = state.arrivals
+        self._due_through = state.due_through
+        self._flows = dict(state.flows)
+        self._positions = dict(state.positions)
+        self.reports = state.reports
+        self.trade_cursor = state.trade_cursor
+        self.last_drift = state.last_drift
+        self.drifting = state.drifting
+
     # --- triggers -------------------------------------------------------------------------
 
     def on_start(self) -> None:
@@ -155,6 +243,19 @@ class Reconciler(Actor):
 
     def on_end_of_data(self, message: EndOfData) -> None:
         self._request(message.ts)
+
+    def on_recovered(self, message: Recovered) -> None:
+        for client_id in self.unresolved_orders():
+            self.publish(QueryOrder(ts=message.ts, venue=self.venue, client_order_id=client_id))
+
+    def unresolved_orders(self) -> list[str]:
+        """Client ids, sorted, of the orders whose outcome only the venue knows: submitted
+        and never acknowledged, or asked to be canceled and still open."""
+        return sorted(
+            client_id
+            for client_id, order in self._orders.items()
+            if order.status is OrderStatus.SUBMITTED or order.cancel_requested
+        )
 
     def _request(self, ts: int) -> None:
         self._due_through = self._arrivals
@@ -170,6 +271,11 @@ class Reconciler(Actor):
                 filled=_ZERO,
                 status=OrderStatus.SUBMITTED,
             )
+
+    def on_cancel_order(self, message: CancelOrder) -> None:
+        order = self._orders.get(message.client_order_id)
+        if order is not None:
+            order.cancel_requested = True
 
     def on_order_accepted(self, message: OrderAccepted) -> None:
         order = self._orders.get(message.client_order_id)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final
 
+import msgspec
 import structlog
 
 from actors.actor import Actor
@@ -47,7 +48,7 @@ from actors.messages import (
     TradingResumed,
 )
 
-__all__ = ["RiskLimits", "RiskManager"]
+__all__ = ["RiskLimits", "RiskManager", "RiskManagerState", "WorkingOrder", "WorkingQuantity"]
 
 log = structlog.get_logger(__name__)
 
@@ -106,11 +107,46 @@ class _WorkingOrder:
     remaining: Decimal
 
 
+class WorkingQuantity(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Quantity approved and not yet filled or terminal on one side of one symbol."""
+
+    symbol: str
+    side: Side
+    quantity: Decimal
+
+
+class WorkingOrder(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """A submitted order's quantity that has not filled yet."""
+
+    symbol: str
+    side: Side
+    remaining: Decimal
+
+
+class RiskManagerState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """The risk manager's state. The limits are configuration; whether today's loss limit
+    can still trip (``loss_armed``) and the day it belongs to (``next_day_ns``) are state:
+    an operator's Resume after a breach holds for the rest of the day across a restart.
+    ``awaiting_id`` are the approved intents not yet submitted, oldest first."""
+
+    state: RiskState
+    reducing_cause: str
+    last_close: dict[str, float]
+    positions: dict[str, Decimal]
+    working: tuple[WorkingQuantity, ...]
+    awaiting_id: tuple[OrderIntent, ...]
+    orders: dict[str, WorkingOrder]
+    loss_armed: bool
+    next_day_ns: int
+    day_pnl: Decimal
+
+
 class RiskManager(Actor):
     """Approves or rejects every intent, and moves the desk between ACTIVE, REDUCING and
     HALTED on breaches and operator commands."""
 
     name = "risk"
+    state_type = RiskManagerState
 
     def __init__(self, limits: RiskLimits) -> None:
         super().__init__()
@@ -162,6 +198,45 @@ class RiskManager(Actor):
                 self._limits.position_notional_cap(symbol),
             )
         return figures
+
+    # --- snapshot -------------------------------------------------------------------
+
+    def snapshot(self) -> RiskManagerState:
+        return RiskManagerState(
+            state=self._state,
+            reducing_cause=self._reducing_cause,
+            last_close=dict(self._last_close),
+            positions=dict(self._positions),
+            working=tuple(
+                WorkingQuantity(symbol=symbol, side=side, quantity=quantity)
+                for (symbol, side), quantity in self._working.items()
+            ),
+            awaiting_id=tuple(self._awaiting_id),
+            orders={
+                client_id: WorkingOrder(
+                    symbol=order.symbol, side=order.side, remaining=order.remaining
+                )
+                for client_id, order in self._orders.items()
+            },
+            loss_armed=self._loss_armed,
+            next_day_ns=self._next_day_ns,
+            day_pnl=self._day_pnl,
+        )
+
+    def restore(self, state: RiskManagerState) -> None:
+        self._state = state.state
+        self._reducing_cause = state.reducing_cause
+        self._last_close = dict(state.last_close)
+        self._positions = dict(state.positions)
+        self._working = {(held.symbol, held.side): held.quantity for held in state.working}
+        self._awaiting_id = deque(state.awaiting_id)
+        self._orders = {
+            client_id: _WorkingOrder(order.symbol, order.side, order.remaining)
+            for client_id, order in state.orders.items()
+        }
+        self._loss_armed = state.loss_armed
+        self._next_day_ns = state.next_day_ns
+        self._day_pnl = state.day_pnl
 
     # --- per-bar handlers: the hot path ---------------------------------------------
 

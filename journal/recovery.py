@@ -129,9 +129,7 @@ def recover(
         if regenerated is None:
             if on_source is not None:
                 on_source(message)
-        elif type(regenerated) is not type(message) or _json.encode(regenerated) != _json.encode(
-            message
-        ):
+        elif regenerated != message:  # Struct equality: same type, equal fields
             raise ReplayDivergenceError(directory, record.seq, message, regenerated)
         replayed += 1
     report = RecoveryReport(

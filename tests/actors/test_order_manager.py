@@ -28,6 +28,7 @@ from actors.messages import (
     OrderRejected,
     OrderRequest,
     OrderStatus,
+    OrderStatusReport,
     OrderTicket,
     OrderType,
     Side,
@@ -454,6 +455,239 @@ def test_cancel_all_cancels_every_open_order_or_those_of_one_symbol() -> None:
     assert [c.client_order_id for c in _of_type(out, CancelOrder)] == [eth, btc, eth]
     assert manager.orders[eth].history.count(Transition(START, S.SUBMITTED, S.PENDING_CANCEL)) == 1
     assert manager.orders[done].status is S.FILLED
+
+
+# --- repeated reports: a venue re-sending what it said before ---------------------------
+
+
+def _loud(logs: list[dict[str, object]]) -> list[object]:
+    """Events above info: what an operator would be alarmed by."""
+    return [e["event"] for e in logs if e["log_level"] not in ("debug", "info")]
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        [(S.ACCEPTED, "0", "")],
+        [(S.ACCEPTED, "0", ""), (S.PARTIALLY_FILLED, "1", "t1")],
+        [(S.PARTIALLY_FILLED, "1", "t1")],  # acceptance implied by the fill
+        [(S.ACCEPTED, "0", ""), (S.FILLED, "2", "t1")],
+    ],
+)
+def test_repeated_acceptance_is_ignored_quietly(before: list[tuple[S, str, str]]) -> None:
+    manager, out = _manager()
+    client_id = _request(manager, out, quantity="2")
+    for status, quantity, trade_id in before:
+        manager.on_execution_report(_report(client_id, status, quantity, trade_id=trade_id))
+    order = manager.orders[client_id]
+    status, history, emitted = order.status, list(order.history), len(out)
+    with capture_logs() as logs:
+        manager.on_execution_report(_report(client_id, S.ACCEPTED))
+    assert (order.status, order.history, len(out)) == (status, history, emitted)
+    assert _loud(logs) == []
+
+
+def test_repeated_acceptance_of_an_order_pending_cancel_is_ignored_quietly() -> None:
+    manager, out = _manager()
+    client_id = _request(manager, out)
+    manager.on_execution_report(_report(client_id, S.ACCEPTED))
+    manager.on_cancel(Cancel(ts=START, client_order_id=client_id))
+    emitted = len(out)
+    with capture_logs() as logs:
+        manager.on_execution_report(_report(client_id, S.ACCEPTED))
+    assert manager.orders[client_id].status is S.PENDING_CANCEL
+    assert len(out) == emitted
+    assert _loud(logs) == []
+
+
+@pytest.mark.parametrize("status", [S.CANCELED, S.REJECTED, S.EXPIRED])
+def test_repeated_end_is_ignored_quietly(status: S) -> None:
+    manager, out = _manager()
+    client_id = _request(manager, out)
+    manager.on_execution_report(_report(client_id, status))
+    emitted, steps = len(out), len(manager.orders[client_id].history)
+    with capture_logs() as logs:
+        manager.on_execution_report(_report(client_id, status))
+    assert len(out) == emitted
+    assert len(manager.orders[client_id].history) == steps
+    assert _loud(logs) == []
+
+
+def test_replayed_reports_of_a_filled_order_change_nothing_and_alarm_nobody() -> None:
+    manager, out = _manager()
+    client_id = _request(manager, out, quantity="2")
+    reports = [
+        _report(client_id, S.ACCEPTED),
+        _report(client_id, S.PARTIALLY_FILLED, "1", trade_id="t1", cumulative="1"),
+        _report(client_id, S.FILLED, "1", trade_id="t2", cumulative="2"),
+    ]
+    for report in reports:
+        manager.on_execution_report(report)
+    emitted = list(out)
+    order = manager.orders[client_id]
+    history = list(order.history)
+    with capture_logs() as logs:
+        for report in reports:
+            manager.on_execution_report(report)
+    assert out == emitted
+    assert order.history == history
+    assert order.filled_quantity == Decimal(2)
+    assert _loud(logs) == []
+
+
+# --- status reports: resolving orders whose outcome was unknown -------------------------
+
+
+def _status_report(
+    client_id: str, status: OrderStatus, filled: str = "0", found: bool = True
+) -> OrderStatusReport:
+    return OrderStatusReport(
+        ts=START + 5,
+        venue="backtest",
+        client_order_id=client_id,
+        venue_order_id="v-" + client_id,
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        status=status,
+        quantity=Decimal(1),
+        filled_quantity=Decimal(filled),
+        found=found,
+    )
+
+
+def test_status_report_accepts_a_submitted_order_the_venue_holds() -> None:
+    manager, out = _manager()
+    client_id = _request(manager, out)
+    manager.on_order_status_report(_status_report(client_id, S.ACCEPTED))
+    order = manager.orders[client_id]
+    assert order.status is S.ACCEPTED
+    assert order.accepted
+    assert order.venue_order_id == "v-" + client_id
+    assert out[1:] == [
+        OrderAccepted(
+            ts=START + 5, client_order_id=client_id, venue_order_id="v-" + client_id,
+            symbol="BTCUSDT",
+        )
+    ]  # fmt: skip
+
+
+def test_status_report_of_a_filled_order_whose_fills_came_first_adds_nothing() -> None:
+    manager, out = _manager()
+    client_id = _request(manager, out)
+    manager.on_execution_report(_report(client_id, S.FILLED, "1", trade_id="t1"))
+    emitted = list(out)
+    with capture_logs() as logs:
+        manager.on_order_status_report(_status_report(client_id, S.FILLED, filled="1"))
+    assert out == emitted
+    assert manager.orders[client_id].status is S.FILLED
+    assert _loud(logs) == []
+
+
+def test_status_report_of_fills_that_never_came_accepts_but_invents_no_fill() -> None:
+    manager, out = _manager()
+    client_id = _request(manager, out)
+    with capture_logs() as logs:
+        manager.on_order_status_report(_status_report(client_id, S.FILLED, filled="1"))
+    assert manager.orders[client_id].status is S.ACCEPTED
+    assert manager.orders[client_id].filled_quantity == 0
+    assert [type(m) for m in out] == [SubmitOrder, OrderAccepted]
+    assert _loud(logs) == ["status_report_filled_mismatch"]
+
+
+def test_status_report_not_found_rejects_a_submitted_order() -> None:
+    manager, out = _manager()
+    client_id = _request(manager, out)
+    manager.on_order_status_report(_status_report(client_id, S.NEW, found=False))
+    assert manager.orders[client_id].status is S.REJECTED
+    assert out[1:] == [
+        OrderRejected(
+            ts=START + 5, client_order_id=client_id, symbol="BTCUSDT",
+            reason="unknown to the venue after recovery",
+        )
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("status", "event"),
+    [(S.CANCELED, OrderCanceled), (S.REJECTED, OrderRejected), (S.EXPIRED, OrderExpired)],
+)
+def test_status_report_of_an_end_ends_a_submitted_order(status: S, event: type[Message]) -> None:
+    manager, out = _manager()
+    client_id = _request(manager, out)
+    manager.on_order_status_report(_status_report(client_id, status))
+    assert manager.orders[client_id].status is status
+    assert [type(m) for m in out] == [SubmitOrder, event]
+
+
+def test_status_report_new_leaves_a_submitted_order_waiting() -> None:
+    manager, out = _manager()
+    client_id = _request(manager, out)
+    manager.on_order_status_report(_status_report(client_id, S.NEW))
+    assert manager.orders[client_id].status is S.SUBMITTED
+    assert len(out) == 1
+
+
+def test_status_report_canceled_ends_an_order_pending_cancel() -> None:
+    manager, out = _manager()
+    client_id = _request(manager, out)
+    manager.on_execution_report(_report(client_id, S.ACCEPTED))
+    manager.on_cancel(Cancel(ts=START, client_order_id=client_id))
+    manager.on_order_status_report(_status_report(client_id, S.CANCELED))
+    assert manager.orders[client_id].status is S.CANCELED
+    canceled = _of_type(out, OrderCanceled)
+    assert [c.client_order_id for c in canceled] == [client_id]
+
+
+def test_status_report_still_open_leaves_an_order_pending_cancel() -> None:
+    manager, out = _manager()
+    client_id = _request(manager, out)
+    manager.on_execution_report(_report(client_id, S.ACCEPTED))
+    manager.on_cancel(Cancel(ts=START, client_order_id=client_id))
+    emitted = len(out)
+    manager.on_order_status_report(_status_report(client_id, S.ACCEPTED))
+    assert manager.orders[client_id].status is S.PENDING_CANCEL
+    assert len(out) == emitted
+
+
+def test_status_report_not_found_rejects_an_unacknowledged_order_pending_cancel() -> None:
+    manager, out = _manager()
+    client_id = _request(manager, out)
+    manager.on_cancel(Cancel(ts=START, client_order_id=client_id))
+    manager.on_order_status_report(_status_report(client_id, S.NEW, found=False))
+    assert manager.orders[client_id].status is S.REJECTED
+    assert _of_type(out, OrderRejected)[0].reason == "unknown to the venue after recovery"
+
+
+def test_status_report_not_found_leaves_an_acknowledged_order_pending_cancel() -> None:
+    manager, out = _manager()
+    client_id = _request(manager, out)
+    manager.on_execution_report(_report(client_id, S.ACCEPTED))
+    manager.on_cancel(Cancel(ts=START, client_order_id=client_id))
+    emitted = len(out)
+    manager.on_order_status_report(_status_report(client_id, S.NEW, found=False))
+    assert manager.orders[client_id].status is S.PENDING_CANCEL
+    assert len(out) == emitted
+
+
+@pytest.mark.parametrize("reported", [S.CANCELED, S.FILLED, S.EXPIRED])
+def test_status_report_changes_nothing_for_an_accepted_order(reported: S) -> None:
+    manager, out = _manager()
+    client_id = _request(manager, out)
+    manager.on_execution_report(_report(client_id, S.ACCEPTED))
+    emitted = len(out)
+    manager.on_order_status_report(_status_report(client_id, reported))
+    assert manager.orders[client_id].status is S.ACCEPTED
+    assert len(out) == emitted
+
+
+def test_status_report_for_an_unknown_client_id_is_logged_and_changes_nothing() -> None:
+    manager, out = _manager()
+    client_id = _request(manager, out)
+    with capture_logs() as logs:
+        manager.on_order_status_report(_status_report("nobody", S.FILLED, found=False))
+    assert manager.orders[client_id].status is S.SUBMITTED
+    assert len(out) == 1
+    assert _loud(logs) == ["unknown_order_status_report"]
 
 
 # --- the property -----------------------------------------------------------------------

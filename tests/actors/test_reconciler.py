@@ -15,6 +15,7 @@ from actors.bus import Bus
 from actors.clock import SimClock
 from actors.messages import (
     Bar,
+    CancelOrder,
     Drift,
     DriftDetected,
     EndOfData,
@@ -30,7 +31,9 @@ from actors.messages import (
     OrderStatusReport,
     OrderTicket,
     PositionChanged,
+    QueryOrder,
     Reconcile,
+    Recovered,
     Side,
     SubmitOrder,
     TimerFired,
@@ -732,3 +735,86 @@ def test_accountant_positions_reconcile_with_a_venue_that_booked_the_same_fills(
     assert reconciler.reports == 3
     assert detected == []
     assert reconciler.expected_balances()["BTC"] == accountant.positions[BTC] == Decimal("0.2")
+
+
+# --- recovery: asking the venue about orders whose outcome we do not know ---------------
+
+
+def recovered(ts: int = JAN_1 + HOUR) -> Recovered:
+    return Recovered(ts=ts, session="s1", snapshot_seq=5, last_seq=9)
+
+
+def accepted(client_id: str) -> OrderAccepted:
+    return OrderAccepted(ts=JAN_1, client_order_id=client_id, venue_order_id="v-", symbol=BTC)
+
+
+def cancel_order(client_id: str) -> CancelOrder:
+    return CancelOrder(ts=JAN_1, client_order_id=client_id, symbol=BTC)
+
+
+def queried(out: list[Message]) -> list[str]:
+    queries = [message for message in out if isinstance(message, QueryOrder)]
+    assert all(query.venue == VENUE and query.ts == JAN_1 + HOUR for query in queries)
+    return [query.client_order_id for query in queries]
+
+
+def test_recovered_queries_every_submitted_unacknowledged_order_in_client_id_order() -> None:
+    reconciler, out = make_reconciler()
+    for client_id in ("c", "a", "b"):
+        reconciler.on_submit_order(submit(client_id, "1"))
+    reconciler.on_recovered(recovered())
+    assert queried(out) == ["a", "b", "c"]
+    assert out == [QueryOrder(ts=JAN_1 + HOUR, venue=VENUE, client_order_id=c) for c in "abc"]
+
+
+def test_recovered_does_not_query_orders_acknowledged_or_finished() -> None:
+    reconciler, out = make_reconciler()
+    for client_id in ("accepted", "filling", "filled", "canceled", "rejected", "expired"):
+        reconciler.on_submit_order(submit(client_id, "1"))
+    reconciler.on_order_accepted(accepted("accepted"))
+    reconciler.on_fill(fill("filling", "t1", "0.5", "0.5"))  # a fill implies acknowledgement
+    reconciler.on_fill(fill("filled", "t2", "1", "1"))
+    reconciler.on_order_canceled(OrderCanceled(ts=JAN_1, client_order_id="canceled", symbol=BTC))
+    reconciler.on_order_rejected(
+        OrderRejected(ts=JAN_1, client_order_id="rejected", symbol=BTC, reason="x")
+    )
+    reconciler.on_order_expired(OrderExpired(ts=JAN_1, client_order_id="expired", symbol=BTC))
+    reconciler.on_recovered(recovered())
+    assert queried(out) == []
+
+
+def test_recovered_queries_orders_pending_cancel_acknowledged_or_not() -> None:
+    reconciler, out = make_reconciler()
+    for client_id in ("acked", "filling", "unacked", "left_alone"):
+        reconciler.on_submit_order(submit(client_id, "1"))
+    reconciler.on_order_accepted(accepted("acked"))
+    reconciler.on_order_accepted(accepted("left_alone"))
+    reconciler.on_fill(fill("filling", "t1", "0.5", "0.5"))
+    for client_id in ("acked", "filling", "unacked"):
+        reconciler.on_cancel_order(cancel_order(client_id))
+    reconciler.on_recovered(recovered())
+    assert queried(out) == ["acked", "filling", "unacked"]
+
+
+def test_a_pending_cancel_that_ended_is_not_queried() -> None:
+    reconciler, out = make_reconciler()
+    reconciler.on_submit_order(submit("a", "1"))
+    reconciler.on_submit_order(submit("b", "1"))
+    reconciler.on_order_accepted(accepted("a"))
+    reconciler.on_order_accepted(accepted("b"))
+    reconciler.on_cancel_order(cancel_order("a"))
+    reconciler.on_cancel_order(cancel_order("b"))
+    reconciler.on_order_canceled(OrderCanceled(ts=JAN_1, client_order_id="a", symbol=BTC))
+    reconciler.on_fill(fill("b", "t1", "1", "1"))  # the fill won the race with the cancel
+    reconciler.on_recovered(recovered())
+    assert queried(out) == []
+
+
+def test_a_cancel_request_does_not_change_the_status_compared_with_the_venue() -> None:
+    reconciler, out = make_reconciler()
+    feed_session(reconciler)
+    reconciler.on_cancel_order(cancel_order("a"))
+    reconciler.on_cancel_order(cancel_order("nobody"))
+    reconciler.on_venue_snapshot(matching_snapshot())
+    assert out == []
+    assert reconciler.unresolved_orders() == ["a"]

@@ -114,9 +114,9 @@ def test_a_journal_cut_anywhere_resumes_into_the_uninterrupted_run(cut: int) -> 
     scheduler.start()
     last_source = 0
     for message in journal[:cut]:
-        if scheduler.redeliver(message) is None and isinstance(message, Heartbeat):
-            if message.actor == "feed":
-                last_source = message.ts // MINUTE
+        source = scheduler.redeliver(message) is None
+        if source and isinstance(message, Heartbeat) and message.actor == "feed":
+            last_source = message.ts // MINUTE
     delivered.extend(journal[:cut])
     _record(scheduler, delivered)
     scheduler.resume()
