@@ -10,25 +10,47 @@ spends its restart budget halts trading and stops the session cleanly
 With ``pace=True`` the source waits until every actor is idle before its next
 message: a simulated-time session under this scheduler then makes exactly the
 decisions of the deterministic scheduler, which a test checks.
+
+With a journal, every message is appended as it is published, before any actor
+sees it, and a write-ahead message (an order leaving for the venue, a cancel)
+reaches its subscribers only once the journal says it is durable. If the
+journal fails (a full disk), trading stops: ``TradingHalted`` from "journal" is
+the last message delivered, unjournaled, and nothing published after it is,
+because nothing may act on what the journal does not hold.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import anyio.abc
+import structlog
 
 from actors.actor import Actor
 from actors.bus import Bus, Inbox
 from actors.clock import Clock, LiveClock, SimClock, Timer
 from actors.health import ActorHealth, ActorState, RestartPolicy
-from actors.messages import EndOfData, Message, TimerFired
+from actors.messages import CancelOrder, EndOfData, Message, SubmitOrder, TimerFired, TradingHalted
 from actors.scheduler import SchedulerBase
 
-__all__ = ["LiveScheduler"]
+__all__ = ["WRITE_AHEAD", "JournalPort", "LiveScheduler"]
+
+_log = structlog.get_logger(__name__)
+
+# What must be on disk before its subscribers (the venue gateway) act on it: an order
+# sent, or a cancel, that the journal did not hold could be sent again after a crash.
+WRITE_AHEAD: frozenset[type[Message]] = frozenset((SubmitOrder, CancelOrder))
+
+
+class JournalPort(Protocol):
+    """What the live scheduler needs of a journal (``journal.JournalWriter`` is one)."""
+
+    def append(self, message: Message, ts: int) -> int: ...
+
+    async def durable(self, seq: int) -> None: ...
 
 
 class LiveScheduler(SchedulerBase):
@@ -38,9 +60,13 @@ class LiveScheduler(SchedulerBase):
         clock: Clock | None = None,
         policy: RestartPolicy | None = None,
         inbox_capacity: int = 1024,
+        journal: JournalPort | None = None,
     ) -> None:
         super().__init__(bus, policy)
         self.clock: Clock = clock or LiveClock()
+        self.journal = journal
+        self.journal_failure: Exception | None = None
+        self.unjournaled_dropped = 0
         self.inboxes = {name: Inbox(inbox_capacity) for name in bus.actors}
         self._in_flight = 0
         self._idle = anyio.Event()
@@ -54,7 +80,33 @@ class LiveScheduler(SchedulerBase):
             self.health[name].capacity = inbox_capacity
 
     async def publish(self, message: Message) -> None:
-        """Deliver to taps at once and to each subscribed actor's inbox (may wait)."""
+        """Journal ``message`` (waiting for the disk if it is write-ahead), then deliver it
+        to taps at once and to each subscribed actor's inbox (may wait)."""
+        journal = self.journal
+        if journal is not None:
+            if self.journal_failure is not None:
+                self.unjournaled_dropped += 1
+                return
+            try:
+                seq = journal.append(message, self.clock.now())
+                if type(message) in WRITE_AHEAD:
+                    await journal.durable(seq)
+            except Exception as error:
+                await self._halt_unjournaled(error)
+                return
+        await self._deliver(message)
+
+    async def _halt_unjournaled(self, error: Exception) -> None:
+        """The journal failed: deliver the halt (the one message it cannot hold) and stop."""
+        self.journal_failure = error
+        self.stopping = True
+        self.stop_reason = f"journal failed, trading halted: {error}"
+        _log.error("journal.failed_trading_halted", error=str(error))
+        await self._deliver(
+            TradingHalted(ts=self.clock.now(), reason=self.stop_reason, source="journal")
+        )
+
+    async def _deliver(self, message: Message) -> None:
         for route in self.bus.routes(type(message)):
             if route.actor is None:
                 route.handler(message)
