@@ -7,6 +7,9 @@
   reading ``<data>/lake/<dataset>/symbol=*/date=*/*.parquet`` with hive
   partitioning, so ``symbol`` and ``date`` are columns (the first two) and a
   filter on them skips whole directories;
+- ``journal`` over every exported session journal,
+  ``<data>/lake/journal/session=*/*.parquet`` (``tickdeck journal export``), with
+  ``session`` a column (first) and a filter on it skipping the other sessions;
 - ``orders``, ``fills``, ``positions`` and ``equity`` over every run's Parquet
   files under ``<data>/runs/<run_id>/``, with a ``run_id`` column taken from the
   path, and ``runs``: one row per run from its ``manifest.json`` and
@@ -42,6 +45,7 @@ import structlog
 
 __all__ = [
     "CATALOG_FILE",
+    "JOURNAL_VIEW",
     "RUN_TABLES",
     "Catalog",
     "CatalogError",
@@ -61,6 +65,9 @@ CATALOG_FILE: Final = "catalog.duckdb"
 RUN_TABLES: Final = ("orders", "fills", "positions", "equity")
 """Parquet files every run directory holds, each a view of the same name."""
 _RUNS_VIEW: Final = "runs"
+JOURNAL_VIEW: Final = "journal"
+"""The lake directory of exported journals (partitioned by session, not symbol and
+date) and the view over it."""
 _RESERVED: Final = frozenset((*RUN_TABLES, _RUNS_VIEW))
 _DATASET_NAME: Final = re.compile(r"[a-z][a-z0-9_]*")
 _MARK: Final = "tickdeck:"
@@ -245,6 +252,8 @@ def lake_datasets(data_dir: Path) -> list[str]:
         if name in _RESERVED:
             log.warning("catalog_dataset_shadowed", dataset=name, by="run outputs")
             continue
+        if name == JOURNAL_VIEW:
+            continue
         if next(directory.glob("symbol=*/date=*/*.parquet"), None) is not None:
             found.append(name)
     return found
@@ -270,6 +279,9 @@ def view_definitions(data_dir: Path) -> dict[str, str]:
     """Every view the catalog of ``data_dir`` should hold, name -> SELECT, sorted by name."""
     data_dir = Path(data_dir)
     definitions = {name: dataset_scan(data_dir, name) for name in lake_datasets(data_dir)}
+    journals = data_dir.resolve() / "lake" / JOURNAL_VIEW
+    if journals.is_dir() and next(journals.glob("session=*/*.parquet"), None) is not None:
+        definitions[JOURNAL_VIEW] = _journal_scan(journals)
     runs = data_dir.resolve() / "runs"
     if runs.is_dir():
         for table in RUN_TABLES:
@@ -284,6 +296,16 @@ def one_line(message: str) -> str:
     """A DuckDB message (several lines, carets under the culprit) as one line."""
     lines = (" ".join(line.split()) for line in message.splitlines())
     return " ".join(line for line in lines if line and set(line) != {"^"})
+
+
+def _journal_scan(journals: Path) -> str:
+    # union_by_name: sessions exported by different versions may not share every column.
+    pattern = _literal((journals / "session=*" / "*.parquet").as_posix())
+    return (
+        "SELECT session, * EXCLUDE (session) FROM read_parquet("
+        f"{pattern}, hive_partitioning = true, hive_types = {{'session': VARCHAR}}, "
+        "union_by_name = true)"
+    )
 
 
 def _run_table_scan(runs: Path, table: str) -> str:
