@@ -27,24 +27,68 @@ Three inputs become one clean stream of ``Bar`` messages:
 Gaps are reported when the next bar closes, as one ``BarGap`` per run of
 missing intervals, so a source that delivers bars and a source that delivers
 ticks report the same gaps.
+
+The builder's state (``BarBuilderState``) is the last accepted start of each
+series, the bars being built (from ticks, and each aggregate's open window), the
+last emitted window of each aggregate, and the counters; the intervals come from
+the configuration.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final
+
+import msgspec
 
 from actors.actor import Actor
 from actors.intervals import interval_ns
 from actors.messages import Bar, BarGap, BarUpdate, EndOfData, TimerFired, TradeTick
 
-__all__ = ["BarBuilder"]
+__all__ = ["BarBuilder", "BarBuilderState", "PartialBar"]
 
 _CLOSE_TIMER: Final = "close_bars"
 _SECOND_NS: Final = 1_000_000_000
 
 SeriesKey = tuple[str, str]
 """(symbol, interval): the unit that is gap-free and duplicate-free."""
+
+
+class PartialBar(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """A bar being built, in a snapshot: from ticks (``end`` 0), or an aggregate window
+    (``end`` its close). ``notional`` is the running sum of price * size for the VWAP."""
+
+    start: int
+    end: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    trades: int
+    notional: float
+
+
+Counts = dict[str, dict[str, int]]
+"""Per symbol, per interval: a series counter (or last start) with string keys only."""
+
+
+class BarBuilderState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """``last_base``: per symbol, the start of the last accepted base bar; ``last_other``:
+    the same for bars of other intervals passed through. ``open_bars``: the base bar
+    being built from ticks, per symbol. ``windows`` and ``last_emitted``: per aggregate
+    interval, per symbol, the open window and the start of the last window emitted.
+    The counters are the builder's public ones."""
+
+    last_base: dict[str, int]
+    last_other: Counts
+    open_bars: dict[str, PartialBar]
+    windows: dict[str, dict[str, PartialBar]]
+    last_emitted: Counts
+    duplicates: Counts
+    gaps: Counts
+    misaligned: Counts
+    late_ticks: dict[str, int]
 
 
 class _Accumulator:
@@ -73,6 +117,21 @@ class _Accumulator:
         self.trades = trades
         self.notional = notional
 
+    def saved(self) -> PartialBar:
+        return PartialBar(
+            start=self.start, end=self.end, open=self.open, high=self.high, low=self.low,
+            close=self.close, volume=self.volume, trades=self.trades, notional=self.notional,
+        )  # fmt: skip
+
+    @classmethod
+    def from_saved(cls, saved: PartialBar) -> _Accumulator:
+        built = cls(
+            saved.start, saved.open, saved.high, saved.low, saved.close, saved.volume,
+            saved.trades, saved.notional,
+        )  # fmt: skip
+        built.end = saved.end
+        return built
+
 
 class _Target:
     """One aggregate interval: its open window and last emitted window per symbol.
@@ -97,6 +156,7 @@ class BarBuilder(Actor):
     """Turns bar updates and trade ticks into closed bars, exactly once, with gaps reported."""
 
     name = "bar_builder"
+    state_type = BarBuilderState
 
     def __init__(
         self,
@@ -134,6 +194,45 @@ class BarBuilder(Actor):
             "misaligned": sum(self.misaligned.values()),
             "late_ticks": sum(self.late_ticks.values()),
         }
+
+    def snapshot(self) -> BarBuilderState:
+        return BarBuilderState(
+            last_base=dict(self._last_base),
+            last_other=_nested(self._last_other),
+            open_bars={symbol: bar.saved() for symbol, bar in self._open_bars.items()},
+            windows={
+                target.interval: {
+                    symbol: window.saved() for symbol, window in target.windows.items()
+                }
+                for target in self._targets
+            },
+            last_emitted={target.interval: dict(target.last_emitted) for target in self._targets},
+            duplicates=_nested(self.duplicates),
+            gaps=_nested(self.gaps),
+            misaligned=_nested(self.misaligned),
+            late_ticks=dict(self.late_ticks),
+        )
+
+    def restore(self, state: BarBuilderState) -> None:
+        targets = {target.interval: target for target in self._targets}
+        unknown = sorted((set(state.windows) | set(state.last_emitted)) - set(targets))
+        if unknown:
+            raise ValueError(f"the snapshot aggregates to {unknown}, this builder does not")
+        self._last_base = dict(state.last_base)
+        self._last_other = _flat(state.last_other)
+        self._open_bars = {
+            symbol: _Accumulator.from_saved(bar) for symbol, bar in state.open_bars.items()
+        }
+        for interval, target in targets.items():
+            windows = state.windows.get(interval, {})
+            target.windows = {
+                symbol: _Accumulator.from_saved(window) for symbol, window in windows.items()
+            }
+            target.last_emitted = dict(state.last_emitted.get(interval, {}))
+        self.duplicates = _flat(state.duplicates)
+        self.gaps = _flat(state.gaps)
+        self.misaligned = _flat(state.misaligned)
+        self.late_ticks = dict(state.late_ticks)
 
     def on_start(self) -> None:
         if self.close_on_timer:
@@ -332,6 +431,22 @@ class BarBuilder(Actor):
 
     def _count_late(self, symbol: str) -> None:
         self.late_ticks[symbol] = self.late_ticks.get(symbol, 0) + 1
+
+
+def _nested(by_series: Mapping[SeriesKey, int]) -> Counts:
+    """``{(symbol, interval): n}`` as ``{symbol: {interval: n}}``: msgpack keys are strings."""
+    nested: Counts = {}
+    for (symbol, interval), value in by_series.items():
+        nested.setdefault(symbol, {})[interval] = value
+    return nested
+
+
+def _flat(nested: Counts) -> dict[SeriesKey, int]:
+    return {
+        (symbol, interval): value
+        for symbol, by_interval in nested.items()
+        for interval, value in by_interval.items()
+    }
 
 
 def _bar(symbol: str, interval: str, ts: int, built: _Accumulator) -> Bar:

@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
+import msgspec
+
 from actors.messages import (
     Bar,
     Fill,
@@ -60,12 +62,24 @@ Decisions = Sequence[OrderIntent] | None
 @runtime_checkable
 class StrategyPlugin(Protocol):
     """A strategy: sees bars (and ticks when ``wants_ticks``), its fills and positions,
-    and returns ``OrderIntent``s. It never sends an order itself: risk decides."""
+    and returns ``OrderIntent``s. It never sends an order itself: risk decides.
+
+    What it remembers between calls (indicator windows, counters) is its state: a
+    ``state_type`` Struct that ``snapshot`` returns and ``restore`` takes back on a fresh
+    instance built with the same parameters, before any message, so that after a
+    recovery it decides exactly as it would have (None for a plug-in without state).
+    The host carries it in its own snapshot, keyed by the plug-in's ``name``.
+    """
 
     name: str
     symbols: Sequence[str]
     interval: str
     wants_ticks: bool
+    state_type: type[msgspec.Struct] | None
+
+    def snapshot(self) -> msgspec.Struct | None: ...
+
+    def restore(self, state: Any) -> None: ...
 
     def on_bar(self, bar: Bar, ctx: StrategyContext) -> Decisions: ...
 

@@ -4,6 +4,10 @@ Plug-ins (``strategies/``) see only a ``StrategyContext`` (actors/ports.py): the
 bars and ticks they subscribed to, their fills and positions, their working
 orders. The host owns that bookkeeping so a plug-in stays a few lines of
 trading logic, and so every plug-in sees the same, consistent state.
+
+The host's snapshot (``StrategyHostState``) holds that bookkeeping and each
+plug-in's own state, keyed by plug-in name; a plug-in's state is decoded into its
+``state_type`` when restored, so the host's Struct needs to know no plug-in.
 """
 
 from __future__ import annotations
@@ -11,6 +15,9 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping, Sequence
 from decimal import ROUND_DOWN, Decimal
+from typing import Any
+
+import msgspec
 
 from actors.actor import Actor
 from actors.messages import (
@@ -32,9 +39,31 @@ from actors.messages import (
 )
 from actors.ports import Decisions, StrategyPlugin
 
-__all__ = ["StrategyHost", "UnknownInstrumentError"]
+__all__ = ["HostedOrder", "StrategyHost", "StrategyHostState", "UnknownInstrumentError"]
 
 _ZERO = Decimal(0)
+
+
+class HostedOrder(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """A submitted order of a hosted strategy: its signed quantity not yet filled."""
+
+    strategy: str
+    symbol: str
+    remaining: Decimal
+
+
+class StrategyHostState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Positions by symbol; signed working quantities and the signed quantities of
+    intents not yet submitted (oldest first), by strategy then symbol; open orders by
+    client order id; and each plug-in's ``snapshot()`` by plug-in name (None for one
+    without state). ``plugins`` is typed ``Any`` because the plug-ins vary: decoded from
+    msgpack, a value is plain data until ``restore`` converts it."""
+
+    positions: dict[str, Decimal]
+    working: dict[str, dict[str, Decimal]]
+    in_flight: dict[str, dict[str, tuple[Decimal, ...]]]
+    orders: dict[str, HostedOrder]
+    plugins: dict[str, Any]
 
 
 class UnknownInstrumentError(KeyError):
@@ -89,6 +118,7 @@ class _Context:
 
 class StrategyHost(Actor):
     name = "strategy"
+    state_type = StrategyHostState
 
     def __init__(
         self, plugins: Sequence[StrategyPlugin], instruments: Mapping[str, Instrument]
@@ -114,6 +144,55 @@ class StrategyHost(Actor):
                 self._symbol_routes.setdefault(symbol, []).append(entry)
                 if plugin.wants_ticks:
                     self._tick_routes.setdefault(symbol, []).append(entry)
+
+    def snapshot(self) -> StrategyHostState:
+        working: dict[str, dict[str, Decimal]] = {}
+        for (strategy, symbol), quantity in self.working.items():
+            working.setdefault(strategy, {})[symbol] = quantity
+        in_flight: dict[str, dict[str, tuple[Decimal, ...]]] = {}
+        for (strategy, symbol), pending in self._in_flight.items():
+            if pending:
+                in_flight.setdefault(strategy, {})[symbol] = tuple(pending)
+        return StrategyHostState(
+            positions=dict(self.positions),
+            working=working,
+            in_flight=in_flight,
+            orders={
+                client_order_id: HostedOrder(strategy=strategy, symbol=symbol, remaining=remaining)
+                for client_order_id, (strategy, symbol, remaining) in self._orders.items()
+            },
+            plugins={plugin.name: plugin.snapshot() for plugin in self.plugins},
+        )
+
+    def restore(self, state: StrategyHostState) -> None:
+        hosted = [plugin.name for plugin in self.plugins]
+        if sorted(state.plugins) != sorted(hosted):
+            raise ValueError(
+                f"the snapshot holds strategies {sorted(state.plugins)}, "
+                f"this host runs {sorted(hosted)}"
+            )
+        # Every plug-in's state converted before anything changes: one that does not
+        # decode leaves the host as it was.
+        plugin_states = [
+            (plugin, _plugin_state(plugin, state.plugins[plugin.name])) for plugin in self.plugins
+        ]
+        self.positions = dict(state.positions)
+        self.working = {
+            (strategy, symbol): quantity
+            for strategy, by_symbol in state.working.items()
+            for symbol, quantity in by_symbol.items()
+        }
+        self._in_flight = {
+            (strategy, symbol): deque(pending)
+            for strategy, by_symbol in state.in_flight.items()
+            for symbol, pending in by_symbol.items()
+        }
+        self._orders = {
+            client_order_id: (order.strategy, order.symbol, order.remaining)
+            for client_order_id, order in state.orders.items()
+        }
+        for plugin, plugin_state in plugin_states:
+            plugin.restore(plugin_state)
 
     def _decide(self, decisions: Decisions) -> None:
         """Publish intents and count them as working at once, so a decision taken
@@ -203,3 +282,15 @@ class StrategyHost(Actor):
             self.working[key] = total
         else:
             self.working.pop(key, None)
+
+
+def _plugin_state(plugin: StrategyPlugin, saved: Any) -> Any:
+    """``saved`` as the plug-in's ``state_type``: decoded from msgpack it is plain data."""
+    if saved is None or plugin.state_type is None:
+        return saved
+    try:
+        return msgspec.convert(saved, plugin.state_type)
+    except msgspec.ValidationError as error:
+        raise ValueError(
+            f"the state of strategy {plugin.name!r} does not decode: {error}"
+        ) from None

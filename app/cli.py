@@ -18,7 +18,17 @@ import strategies
 from actors.feed import NoDataError
 from actors.intervals import UnknownIntervalError, interval_ns
 from actors.strategy import UnknownInstrumentError
-from app import cli_fetch, cli_ingest, cli_journal, cli_qa, cli_replay, cli_resample, cli_sql
+from app import (
+    cli_backfill,
+    cli_fetch,
+    cli_ingest,
+    cli_journal,
+    cli_qa,
+    cli_replay,
+    cli_resample,
+    cli_simulator,
+    cli_sql,
+)
 from app.backtest import BacktestResult, run_backtest, utc_ns
 from app.cli_args import date_arg, param_arg
 from app.journaled import UnknownSessionError, resume_settings
@@ -30,7 +40,17 @@ from storage.sample import write_sample
 __all__ = ["main"]
 
 # Commands that live in their own modules: each adds its subparser and names its errors.
-COMMANDS = (cli_fetch, cli_ingest, cli_sql, cli_qa, cli_resample, cli_replay, cli_journal)
+COMMANDS = (
+    cli_fetch,
+    cli_ingest,
+    cli_sql,
+    cli_qa,
+    cli_resample,
+    cli_replay,
+    cli_journal,
+    cli_backfill,
+    cli_simulator,
+)
 
 USER_ERRORS: tuple[type[Exception], ...] = (
     *(error for command in COMMANDS for error in command.USER_ERRORS),

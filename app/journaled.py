@@ -134,7 +134,8 @@ def run_journaled(
             tap.attach()
             scheduler.start()
         if not finished:
-            scheduler.run_messages(tap.quiet_points(session.feed.messages()))
+            messages = tap.quiet_points(session.feed.messages(), lambda: scheduler.stopping)
+            scheduler.run_messages(messages)
             scheduler.finish()
         tap.snapshot()
     _log.info("journal.session_closed", session=name, last_seq=writer.last_seq)

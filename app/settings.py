@@ -192,6 +192,21 @@ class ReconcilerSettings(BaseModel):
     interval_seconds: int = Field(default=3600, gt=0)
 
 
+class BinanceSettings(BaseModel):
+    """The Binance spot venue. The default address is the built-in simulator on loopback;
+    ``https://api.binance.com`` is real Binance. Keys are read only from the environment
+    (``TICKDECK_BINANCE__API_KEY`` and ``..._API_SECRET``, or an Ed25519 key's PEM file in
+    ``..._PRIVATE_KEY_PATH``): a config file or a command line that holds one is refused."""
+
+    model_config = _model_config()
+
+    base_url: str = "http://127.0.0.1:8765"
+    recv_window_ms: int = Field(default=5000, gt=0, le=60000)
+    api_key: SecretStr | None = None
+    api_secret: SecretStr | None = None
+    private_key_path: Path | None = None
+
+
 class JournalSettings(BaseModel):
     """Where and how sessions journal (DESIGN.md §5): under ``<data.dir>/journal``."""
 
@@ -274,6 +289,7 @@ class Settings(BaseSettings):
     reconciler: ReconcilerSettings = ReconcilerSettings()
     runtime: RuntimeSettings = RuntimeSettings()
     journal: JournalSettings = JournalSettings()
+    binance: BinanceSettings = BinanceSettings()
     log: LogSettings = LogSettings()
 
     @classmethod
@@ -320,6 +336,9 @@ class Settings(BaseSettings):
 
 # --- loading ------------------------------------------------------------------------------
 
+# Keys whose values are secrets: accepted from the environment only, never from a file.
+SECRET_KEYS: tuple[Key, ...] = (("binance", "api_key"), ("binance", "api_secret"))
+
 
 def load_settings(
     config: Path | None = None, overrides: Mapping[str, Any] | None = None
@@ -342,6 +361,21 @@ def load_settings(
         _assign(tree, sources, key, value, source)
     for dotted, value in (overrides or {}).items():
         _assign(tree, sources, tuple(dotted.split(".")), value, "override")
+    for key in SECRET_KEYS:
+        source = sources.get(key)
+        if source is None or source.startswith("environment"):
+            continue
+        section = tree[str(key[0])]
+        if section.get(key[1]) == _MASK:  # a saved config's placeholder: not a value
+            section[key[1]] = None
+        else:
+            dotted = ".".join(map(str, key))
+            raise ConfigError(
+                f"{source}: {dotted} is a secret and is read only from the environment "
+                f"({ENV_PREFIX}{_ENV_DELIMITER.join(map(str, key)).upper()}); remove it from there",
+                key=dotted,
+                source=source,
+            )
     for key in sorted(tree):
         if key.startswith("_"):  # BaseSettings.__init__ would take it as one of its options
             raise ConfigError(

@@ -9,7 +9,7 @@ and only after the journal is committed up to the seq they cover.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from actors.bus import Bus
@@ -51,12 +51,20 @@ class JournalTap:
     def _append(self, message: Message) -> None:
         self.writer.append(message, self.clock.now_ns)
 
-    def quiet_points(self, source: Iterable[Message]) -> Iterator[Message]:
-        """``source``, taking a snapshot before a message whenever one is due: the
-        scheduler asks for the next source message only when nothing is in flight."""
-        for message in source:
+    def quiet_points(
+        self, source: Iterable[Message], stopping: Callable[[], bool]
+    ) -> Iterator[Message]:
+        """``source``, taking a snapshot whenever one is due before the next message is
+        taken from it: the scheduler asks for a source message only when nothing is in
+        flight, and a source's state (the feed's position) must not count a message not
+        yet delivered. Ends, without taking another, once ``stopping()``."""
+        messages = iter(source)
+        while not stopping():
             if self.writer.last_seq - self.snapshot_seq >= self.snapshot_every:
                 self.snapshot()
+            message = next(messages, None)
+            if message is None:
+                return
             yield message
 
     def snapshot(self) -> Path | None:

@@ -1,11 +1,17 @@
-"""Streaming indicators: O(1) per update, no history kept beyond the window."""
+"""Streaming indicators: O(1) per update, no history kept beyond the window.
+
+Each indicator's state (its window and what it has decided) is a frozen Struct that
+``snapshot`` returns and ``restore`` takes back, for the plug-ins that hold them.
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Final
 
-__all__ = ["MovingAverageCross"]
+import msgspec
+
+__all__ = ["MovingAverageCross", "MovingAverageCrossState"]
 
 # Integers below 2**53 are exact floats, and so are their sums and products while
 # those stay below it too.
@@ -14,6 +20,15 @@ _EXACT_INTEGERS: Final = 2.0**53
 # the sum lands in [2**52, 2**53), where consecutive floats are exactly 1 apart.
 _ROUNDING: Final = 1.5 * 2.0**52
 _ROUNDS_EXACTLY: Final = 2.0**51
+
+
+class MovingAverageCrossState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """The window of a ``MovingAverageCross``: the last ``slow_period`` prices (fewer
+    while it fills), oldest first, in whole increments (exact integers, whatever the
+    encoding), and ``above`` as it stands. The running sums follow from the window."""
+
+    prices: tuple[int, ...]
+    above: bool | None
 
 
 class MovingAverageCross:
@@ -100,6 +115,35 @@ class MovingAverageCross:
         fast, slow = self.fast_period, self.slow_period
         exact = slow * self._fast_sum - fast * self._slow_sum
         return exact / (fast * slow * self._ticks_per_unit)
+
+    def snapshot(self) -> MovingAverageCrossState:
+        buffer, head = self._buffer, self._head
+        window = buffer[head:] + buffer[:head] if self._filled else buffer[:head]
+        return MovingAverageCrossState(
+            prices=tuple(int(ticks) for ticks in window), above=self.above
+        )
+
+    def restore(self, state: MovingAverageCrossState) -> None:
+        """Take over ``state``; the periods and the increment stay this indicator's."""
+        prices = state.prices
+        count = len(prices)
+        if count > self.slow_period:
+            raise ValueError(f"{count} prices do not fit a window of {self.slow_period}")
+        if (state.above is None) != (count < self.slow_period):
+            raise ValueError(f"above={state.above} with {count} of {self.slow_period} prices")
+        for ticks in prices:
+            if not ticks * ticks < self._max_ticks_squared:
+                raise ValueError(f"price of {ticks} increments is out of this indicator's range")
+        filled = count == self.slow_period
+        # Oldest first from slot 0, so the next price overwrites the oldest (or the first
+        # free slot): the layout ``update`` leaves after ``count`` prices, rotated.
+        self._buffer = [float(ticks) for ticks in prices] + [0.0] * (self.slow_period - count)
+        self._head = 0 if filled else count
+        self._filled = filled
+        # Exact: integers, and their sums stay below 2**53 (the range checked above).
+        self._fast_sum = float(sum(prices[-self.fast_period :]))
+        self._slow_sum = float(sum(prices))
+        self.above = state.above
 
     def update(self, price: float) -> bool:
         """Add a price; True when it made the fast average cross the slow one.

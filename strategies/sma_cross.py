@@ -8,6 +8,9 @@ working, sends nothing.
 
 The averages are counted in ticks of the instrument, so a cross is decided
 exactly: equal averages (a flat market) are "not above", never float noise.
+
+Its state is the averages' windows per symbol (``SmaCrossState``); what it holds
+and has working comes from the context, which the host restores.
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ import msgspec
 from actors.messages import Bar, Side
 from actors.ports import Decisions, StrategyContext
 from strategies.base import Strategy
-from strategies.indicators import MovingAverageCross
+from strategies.indicators import MovingAverageCross, MovingAverageCrossState
 
-__all__ = ["SmaCross", "SmaCrossParams"]
+__all__ = ["SmaCross", "SmaCrossParams", "SmaCrossState"]
 
 _ZERO = Decimal(0)
 
@@ -44,12 +47,32 @@ class SmaCrossParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
             raise ValueError(f"order size must be positive, got {size}")
 
 
+class SmaCrossState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """The averages' windows of each symbol that has had a bar."""
+
+    averages: dict[str, MovingAverageCrossState]
+
+
 class SmaCross(Strategy):
     kind = "sma_cross"
     Params = SmaCrossParams
+    state_type = SmaCrossState
 
     def setup(self) -> None:
         self._averages: dict[str, MovingAverageCross] = {}
+        # Restored windows wait for their symbol's next bar: only then is there a context
+        # to read the instrument's tick size from, which the averages are counted in.
+        self._restored: dict[str, MovingAverageCrossState] = {}
+
+    def snapshot(self) -> SmaCrossState:
+        averages = dict(self._restored)
+        for symbol, cross in self._averages.items():
+            averages[symbol] = cross.snapshot()
+        return SmaCrossState(averages=dict(sorted(averages.items())))
+
+    def restore(self, state: SmaCrossState) -> None:
+        self._averages = {}
+        self._restored = dict(state.averages)
 
     def on_bar(self, bar: Bar, ctx: StrategyContext) -> Decisions:
         try:
@@ -79,7 +102,11 @@ class SmaCross(Strategy):
         """Prices are averaged in ticks, so the averages wait for the instrument."""
         params: SmaCrossParams = self.params
         tick_size = ctx.instrument(symbol).tick_size
-        return MovingAverageCross(params.fast, params.slow, tick_size)
+        averages = MovingAverageCross(params.fast, params.slow, tick_size)
+        restored = self._restored.pop(symbol, None)
+        if restored is not None:
+            averages.restore(restored)
+        return averages
 
     def _size(self, symbol: str, price: float, ctx: StrategyContext) -> Decimal:
         params: SmaCrossParams = self.params

@@ -31,6 +31,14 @@ the closed update, before the close step.
 Cancels of unknown or finished orders, and resubmissions of a known client order id,
 are answered with an ``Alert`` and change nothing: a REJECTED report would make the
 order manager mark an order the venue did fill (or did accept) as rejected.
+
+The exchange remembers every report it sent, per client order id, so it can answer a
+``QueryOrder`` as a venue does after a crash: the order's reports again, in their
+order and with their trade ids, then an ``OrderStatusReport`` (``found=False`` for a
+client id it never saw). Its whole state (``BacktestExchangeState``: balances, the
+working orders with their reservations and fill progress, the last closed bar per
+symbol, the id counters, the reports, the fill model's noise source) goes into a
+snapshot; the feed subscriptions it holds follow from its working orders.
 """
 
 from __future__ import annotations
@@ -55,6 +63,7 @@ from actors.messages import (
     OrderStatusReport,
     OrderTicket,
     OrderType,
+    QueryOrder,
     Reconcile,
     Side,
     SubmitOrder,
@@ -66,12 +75,18 @@ from actors.messages import (
 from venues.fill_model import (
     FillModel,
     FillModelConfig,
+    RandomState,
     is_marketable,
     is_stop_triggered,
     traded_through,
 )
 
-__all__ = ["BacktestExchange"]
+__all__ = [
+    "BacktestExchange",
+    "BacktestExchangeState",
+    "ExchangeOrderHistory",
+    "ExchangeOrderState",
+]
 
 _ZERO: Final = Decimal(0)
 
@@ -88,6 +103,7 @@ _TAKER: Final = Liquidity.TAKER
 _ACCEPTED: Final = OrderStatus.ACCEPTED
 _PARTIALLY_FILLED: Final = OrderStatus.PARTIALLY_FILLED
 _FILLED: Final = OrderStatus.FILLED
+_REJECTED: Final = OrderStatus.REJECTED
 
 
 def _decimal(value: float) -> Decimal:
@@ -141,10 +157,63 @@ class _WorkingOrder(msgspec.Struct, kw_only=True):
         return self.ticket.time_in_force is not _GTC
 
 
+class ExchangeOrderState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """A working order in a snapshot: what ``_WorkingOrder`` holds that is not read from
+    the instrument or the ticket again."""
+
+    client_order_id: str
+    venue_order_id: str
+    ticket: OrderTicket
+    not_before: int
+    triggered: bool
+    arrived: bool
+    reserved_asset: str
+    reserved: Decimal
+    filled: Decimal
+
+
+class ExchangeOrderHistory(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Every report sent for one client order id, in order, and the quantity of its last
+    submission (the order's size in an ``OrderStatusReport``)."""
+
+    client_order_id: str
+    quantity: Decimal
+    reports: tuple[ExecutionReport, ...]
+
+
+class BacktestExchangeState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Everything the exchange decides with. ``orders`` are the working orders in
+    submission order (the order they are matched in); ``history`` holds every client id
+    the exchange answered, in the order it first did; ``trade_count`` is the last trade
+    number of the venue's sequence (trade n has the id ``str(n)``)."""
+
+    balances: dict[str, Decimal]
+    orders: tuple[ExchangeOrderState, ...]
+    last_closed: dict[str, Bar]
+    order_count: int
+    trade_count: int
+    history: tuple[ExchangeOrderHistory, ...]
+    random_state: RandomState
+
+
+class _History:
+    """The reports of one client id, with the snapshot record built from them cached until
+    the next report (a finished order's is built once, so a snapshot costs the orders
+    that changed, not every report of the session)."""
+
+    __slots__ = ("quantity", "record", "reports")
+
+    def __init__(self, quantity: Decimal, reports: list[ExecutionReport]) -> None:
+        self.quantity = quantity
+        self.reports = reports
+        self.record: ExchangeOrderHistory | None = None
+
+
 class BacktestExchange(Actor):
     """A spot venue on historical bars: no shorting, fees in the quote asset."""
 
     name: ClassVar[str] = "exchange"
+    state_type = BacktestExchangeState
 
     def __init__(
         self,
@@ -173,8 +242,76 @@ class BacktestExchange(Actor):
         self._last_closed_decimals: dict[str, tuple[Bar, Decimal, Decimal]] = {}
         self._accepted_ids: set[str] = set()
         self._order_count = 0
-        # Trade ids in execution order; the list index + 1 is the trade's sequence number.
-        self._trade_ids: list[str] = []
+        # Trades so far: trade n of the venue's sequence has the id str(n).
+        self._trade_count = 0
+        self._history: dict[str, _History] = {}
+
+    # --- snapshot ---------------------------------------------------------------------
+
+    def snapshot(self) -> BacktestExchangeState:
+        return BacktestExchangeState(
+            balances=dict(self._balances),
+            orders=tuple(
+                ExchangeOrderState(
+                    client_order_id=order.client_order_id,
+                    venue_order_id=order.venue_order_id,
+                    ticket=order.ticket,
+                    not_before=order.not_before,
+                    triggered=order.triggered,
+                    arrived=order.arrived,
+                    reserved_asset=order.reserved_asset,
+                    reserved=order.reserved,
+                    filled=order.filled,
+                )
+                for order in self._working.values()
+            ),
+            last_closed=dict(self._last_closed),
+            order_count=self._order_count,
+            trade_count=self._trade_count,
+            history=tuple(_history_record(cid, kept) for cid, kept in self._history.items()),
+            random_state=self._model.random_state(),
+        )
+
+    def restore(self, state: BacktestExchangeState) -> None:
+        unknown = sorted({order.ticket.symbol for order in state.orders} - set(self._instruments))
+        if unknown:
+            raise ValueError(f"working orders on symbols without an instrument: {unknown}")
+        self._balances = dict(state.balances)
+        self._working = {}
+        self._book = {}
+        for saved in state.orders:
+            ticket = saved.ticket
+            order = _WorkingOrder(
+                client_order_id=saved.client_order_id,
+                venue_order_id=saved.venue_order_id,
+                ticket=ticket,
+                instrument=self._instruments[ticket.symbol],
+                not_before=saved.not_before,
+                triggered=saved.triggered,
+                reserved_asset=saved.reserved_asset,
+                reserved=saved.reserved,
+                limit_float=float(ticket.limit_price or 0),
+                stop_float=float(ticket.stop_price or 0),
+                arrived=saved.arrived,
+                filled=saved.filled,
+            )
+            self._working[order.client_order_id] = order
+            self._book.setdefault(ticket.symbol, {})[order.client_order_id] = order
+        self._last_closed = dict(state.last_closed)
+        self._last_closed_decimals = {}
+        self._order_count = state.order_count
+        self._trade_count = state.trade_count
+        self._history = {}
+        for record in state.history:
+            kept = _History(record.quantity, list(record.reports))
+            kept.record = record
+            self._history[record.client_order_id] = kept
+        self._accepted_ids = {
+            record.client_order_id
+            for record in state.history
+            if any(report.status is _ACCEPTED for report in record.reports)
+        }
+        self._model.set_random_state(state.random_state)
 
     # --- read API ---------------------------------------------------------------------
 
@@ -259,12 +396,40 @@ class BacktestExchange(Actor):
         self._finish(order)
         self._report(order, self.clock.now(), OrderStatus.CANCELED)
 
+    def on_query_order(self, msg: QueryOrder) -> None:
+        """Answer with the order's reports so far, as sent, then its status. A venue
+        forgets no order it saw; one it never saw was never placed (``found=False``)."""
+        if msg.venue != self.venue:
+            return
+        now = self.clock.now()
+        kept = self._history.get(msg.client_order_id)
+        if kept is None:
+            self.publish(
+                OrderStatusReport(
+                    ts=now, venue=self.venue, client_order_id=msg.client_order_id,
+                    venue_order_id="", symbol="", side=_BUY, status=_REJECTED,
+                    quantity=_ZERO, filled_quantity=_ZERO, found=False,
+                )
+            )  # fmt: skip
+            return
+        for report in kept.reports:
+            self.publish(report)
+        last = kept.reports[-1]
+        self.publish(
+            OrderStatusReport(
+                ts=now, venue=self.venue, client_order_id=msg.client_order_id,
+                venue_order_id=last.venue_order_id, symbol=last.symbol, side=last.side,
+                status=last.status, quantity=kept.quantity,
+                filled_quantity=last.cumulative_quantity,
+            )
+        )  # fmt: skip
+
     def on_reconcile(self, msg: Reconcile) -> None:
-        # Trade n (1-based, the venue's trade sequence) is self._trade_ids[n - 1], so the
-        # trades after ``since_trade`` are one slice: the answer costs the new trades only.
-        # A request outside the sequence is clamped rather than refused, and the echo says
+        # Trade n (1-based, the venue's trade sequence) has the id str(n), so the trades
+        # after ``since_trade`` are one range: the answer costs the new trades only. A
+        # request outside the sequence is clamped rather than refused, and the echo says
         # what the ids cover.
-        cursor = len(self._trade_ids)
+        cursor = self._trade_count
         since = min(max(msg.since_trade, 0), cursor)
         self.publish(
             VenueSnapshot(
@@ -272,7 +437,7 @@ class BacktestExchange(Actor):
                 venue=self.venue,
                 balances=self.balances,
                 open_orders=self.working_orders,
-                trade_ids=tuple(self._trade_ids[since:]),
+                trade_ids=tuple(str(trade) for trade in range(since + 1, cursor + 1)),
                 since_trade=since,
                 trade_cursor=cursor,
             )
@@ -463,8 +628,8 @@ class BacktestExchange(Actor):
             balances[base] = balances.get(base, _ZERO) - quantity
             balances[quote] = balances.get(quote, _ZERO) + notional - fee
         order.filled += quantity
-        trade_id = str(len(self._trade_ids) + 1)
-        self._trade_ids.append(trade_id)
+        self._trade_count += 1
+        trade_id = str(self._trade_count)
         if order.filled == order.ticket.quantity:
             self._finish(order)
             status = _FILLED
@@ -511,7 +676,7 @@ class BacktestExchange(Actor):
     ) -> None:
         """Tell the order manager what happened to ``order``; the trade fields are set
         only on a fill."""
-        self.publish(
+        self._send(
             ExecutionReport(
                 ts=ts,
                 venue=self.venue,
@@ -528,11 +693,12 @@ class BacktestExchange(Actor):
                 trade_id=trade_id,
                 liquidity=liquidity,
                 reason=reason,
-            )
+            ),
+            order.ticket.quantity,
         )
 
     def _reject(self, msg: SubmitOrder, ts: int, reason: str) -> None:
-        self.publish(
+        self._send(
             ExecutionReport(
                 ts=ts,
                 venue=self.venue,
@@ -540,10 +706,23 @@ class BacktestExchange(Actor):
                 venue_order_id="",
                 symbol=msg.ticket.symbol,
                 side=msg.ticket.side,
-                status=OrderStatus.REJECTED,
+                status=_REJECTED,
                 reason=reason,
-            )
+            ),
+            msg.ticket.quantity,
         )
+
+    def _send(self, report: ExecutionReport, quantity: Decimal) -> None:
+        """Publish ``report`` and keep it for ``QueryOrder``; ``quantity`` is the size of
+        the submission it answers."""
+        kept = self._history.get(report.client_order_id)
+        if kept is None:
+            self._history[report.client_order_id] = _History(quantity, [report])
+        else:
+            kept.quantity = quantity
+            kept.reports.append(report)
+            kept.record = None
+        self.publish(report)
 
     def _alert(self, text: str) -> None:
         self.publish(Alert(ts=self.clock.now(), level="warning", source=self.name, text=text))
@@ -560,3 +739,12 @@ class BacktestExchange(Actor):
             quantity=order.ticket.quantity,
             filled_quantity=order.filled,
         )
+
+
+def _history_record(client_order_id: str, kept: _History) -> ExchangeOrderHistory:
+    record = kept.record
+    if record is None:
+        record = kept.record = ExchangeOrderHistory(
+            client_order_id=client_order_id, quantity=kept.quantity, reports=tuple(kept.reports)
+        )
+    return record

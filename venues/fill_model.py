@@ -4,7 +4,8 @@ One implementation shared by the backtest exchange and, later, the paper broker
 (DESIGN.md §7), so a strategy pays the same simulated costs in both. It is pure and
 synchronous: Decimal prices and quantities in, Decimal prices, quantities and fees out.
 Its only state is the seeded noise source, owned by each ``FillModel`` instance, so two
-runs with the same seed draw the same noise in the same order.
+runs with the same seed draw the same noise in the same order; ``random_state`` and
+``set_random_state`` carry it through a snapshot, so a restored session draws on.
 
 Every rounding goes against the trader: a buy price rounds up to the tick, a sell price
 down, a fee up to ``FEE_QUANTUM``, a fill quantity down to the lot. A backtest that
@@ -24,6 +25,7 @@ __all__ = [
     "FEE_QUANTUM",
     "FillModel",
     "FillModelConfig",
+    "RandomState",
     "fee",
     "floor_to_lot",
     "is_marketable",
@@ -35,6 +37,9 @@ __all__ = [
 FEE_QUANTUM: Final = Decimal("0.00000001")
 """Fees are rounded up to 1e-8 of the quote asset: the precision Binance books balances
 in, fine enough for any quote currency we trade and exact in Decimal."""
+
+RandomState = tuple[int, tuple[int, ...], float | None]
+"""``random.Random.getstate()``: version, the Mersenne Twister's words, the cached gauss."""
 
 _BPS: Final = Decimal(10_000)
 _NOISE_STEPS: Final = 1_000_000
@@ -138,6 +143,13 @@ class FillModel:
     @property
     def config(self) -> FillModelConfig:
         return self._config
+
+    def random_state(self) -> RandomState:
+        """Where the noise source is: the next draws follow from it alone."""
+        return self._random.getstate()
+
+    def set_random_state(self, state: RandomState) -> None:
+        self._random.setstate(state)
 
     def impact_bps(self, quantity: Decimal, reference_volume: Decimal | None) -> Decimal:
         """Impact of ``quantity`` against ``reference_volume``. With no volume to compare

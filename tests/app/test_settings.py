@@ -389,3 +389,37 @@ def test_secrets_are_written_masked() -> None:
     text = settings_to_toml(WithSecrets(venue=VenueKeys(api_key=SecretStr("hunter2-key"))))
     assert "hunter2-key" not in text
     assert tomllib.loads(text) == {"venue": {"api_key": "***", "label": "binance"}}
+
+
+def test_binance_keys_come_from_the_environment_and_are_never_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TICKDECK_BINANCE__API_KEY", "key-from-env")
+    monkeypatch.setenv("TICKDECK_BINANCE__API_SECRET", "secret-from-env")
+    settings = load_settings(None)
+    assert settings.binance.api_key is not None
+    assert settings.binance.api_key.get_secret_value() == "key-from-env"
+    saved = settings_to_toml(settings)
+    assert "key-from-env" not in saved and "secret-from-env" not in saved
+    config = tmp_path / "saved.toml"
+    config.write_text(saved, encoding="utf-8")
+    monkeypatch.delenv("TICKDECK_BINANCE__API_KEY")
+    monkeypatch.delenv("TICKDECK_BINANCE__API_SECRET")
+    reloaded = load_settings(config)  # the saved placeholder is no key, and no error
+    assert reloaded.binance.api_key is None and reloaded.binance.api_secret is None
+
+
+@pytest.mark.parametrize("key", ["api_key", "api_secret"])
+def test_a_binance_secret_in_a_config_file_is_refused(tmp_path: Path, key: str) -> None:
+    config = tmp_path / "live.toml"
+    config.write_text(f'[binance]\n{key} = "abc123"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=f"binance.{key} is a secret") as info:
+        load_settings(config)
+    assert str(config) in str(info.value)
+    assert f"TICKDECK_BINANCE__{key.upper()}" in str(info.value)
+    assert "abc123" not in str(info.value)
+
+
+def test_a_binance_secret_on_the_command_line_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"override: binance\.api_secret is a secret"):
+        load_settings(None, {"binance.api_secret": "abc123"})

@@ -18,6 +18,7 @@ from actors.messages import (
     OrderStatusReport,
     OrderTicket,
     OrderType,
+    QueryOrder,
     Reconcile,
     Side,
     SubmitOrder,
@@ -132,9 +133,9 @@ def stop_limit(stop: str, price: str) -> dict[str, Any]:
 # --- acceptance and validation -----------------------------------------------------------
 
 
-def test_exchange_subscribes_to_orders_cancels_bar_updates_and_reconcile() -> None:
+def test_exchange_subscribes_to_orders_cancels_bar_updates_reconcile_and_queries() -> None:
     handlers = Venue().exchange.handlers()
-    assert set(handlers) == {SubmitOrder, CancelOrder, BarUpdate, Reconcile}
+    assert set(handlers) == {SubmitOrder, CancelOrder, BarUpdate, Reconcile, QueryOrder}
     assert BacktestExchange.name == "exchange"
 
 
@@ -677,3 +678,117 @@ def test_bar_updates_without_working_orders_publish_nothing() -> None:
     for index in range(5):
         venue.bar(index, 100, 101, 99, 100)
     assert venue.out == []
+
+
+# --- queries by client order id ----------------------------------------------------------
+
+
+def query(venue: Venue, client_order_id: str, venue_name: str = "backtest") -> list[Message]:
+    """What the exchange answers to a ``QueryOrder`` (and only that)."""
+    sent = len(venue.out)
+    venue.exchange.on_query_order(
+        QueryOrder(ts=venue.clock.now(), venue=venue_name, client_order_id=client_order_id)
+    )
+    return venue.out[sent:]
+
+
+def test_a_query_answers_the_orders_reports_as_sent_then_its_status() -> None:
+    venue = Venue(participation_cap=D("0.1"))
+    venue.bar(0, 100, 101, 99.5, 100)
+    resting = venue.submit(Side.BUY, "1", **limit("99"))
+    venue.bar(1, 100, 101, 98, 100, volume=4)
+    venue.bar(2, 100, 101, 98, 100, volume=3)
+    sent = [report for report in venue.reports() if report.client_order_id == resting]
+    assert [report.status for report in sent] == [
+        OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.PARTIALLY_FILLED,
+    ]  # fmt: skip
+
+    answer = query(venue, resting)
+    assert answer[:-1] == sent
+    assert [report.trade_id for report in answer[:-1]] == ["", "1", "2"]
+    assert answer[-1] == OrderStatusReport(
+        ts=3 * MINUTE,
+        venue="backtest",
+        client_order_id=resting,
+        venue_order_id="1",
+        symbol=SYMBOL,
+        side=Side.BUY,
+        status=OrderStatus.PARTIALLY_FILLED,
+        quantity=D(1),
+        filled_quantity=D("0.7"),
+        found=True,
+    )
+
+
+def test_a_query_for_a_finished_order_answers_its_fill_and_the_final_status() -> None:
+    venue = Venue()
+    venue.bar(0, 100, 101, 99, 100)
+    filled = venue.submit(Side.SELL, "0.2")
+    canceled = venue.submit(Side.BUY, "0.1", **limit("90"))
+    venue.exchange.on_cancel_order(CancelOrder(ts=0, client_order_id=canceled, symbol=SYMBOL))
+    venue.bar(1, 100, 101, 99, 100)
+
+    answer = query(venue, filled)
+    reports = [m for m in answer if isinstance(m, ExecutionReport)]
+    assert [(report.status, report.trade_id) for report in reports] == [
+        (OrderStatus.ACCEPTED, ""), (OrderStatus.FILLED, "1"),
+    ]  # fmt: skip
+    status = answer[-1]
+    assert isinstance(status, OrderStatusReport) and status.found
+    assert (status.status, status.quantity, status.filled_quantity) == (
+        OrderStatus.FILLED, D("0.2"), D("0.2"),
+    )  # fmt: skip
+    sent = [report for report in venue.reports() if report.client_order_id == canceled]
+    assert [report.status for report in sent] == [OrderStatus.ACCEPTED, OrderStatus.CANCELED]
+    *canceled_reports, canceled_status = query(venue, canceled)
+    assert canceled_reports == sent
+    assert isinstance(canceled_status, OrderStatusReport)
+    assert canceled_status.status is OrderStatus.CANCELED
+    assert canceled_status.filled_quantity == 0
+
+
+def test_a_query_for_a_client_id_the_venue_never_saw_is_not_found() -> None:
+    venue = Venue()
+    venue.bar(0, 100, 101, 99, 100)
+    venue.submit(Side.BUY, "0.1")
+    assert query(venue, "never-sent") == [
+        OrderStatusReport(
+            ts=MINUTE,
+            venue="backtest",
+            client_order_id="never-sent",
+            venue_order_id="",
+            symbol="",
+            side=Side.BUY,
+            status=OrderStatus.REJECTED,
+            quantity=D(0),
+            filled_quantity=D(0),
+            found=False,
+        )
+    ]
+
+
+def test_a_query_for_a_rejected_order_answers_the_rejection() -> None:
+    venue = Venue()
+    rejected = venue.submit(Side.BUY, "0.1")  # no price yet
+    answer = query(venue, rejected)
+    assert answer[0] == venue.reports(OrderStatus.REJECTED)[0]
+    status = answer[1]
+    assert isinstance(status, OrderStatusReport)
+    assert (status.found, status.status, status.quantity) == (True, OrderStatus.REJECTED, D("0.1"))
+
+
+def test_a_query_to_another_venue_is_not_answered() -> None:
+    venue = Venue()
+    venue.bar(0, 100, 101, 99, 100)
+    submitted = venue.submit(Side.BUY, "0.1")
+    assert query(venue, submitted, venue_name="binance") == []
+
+
+def test_a_query_changes_nothing_the_exchange_decides_with() -> None:
+    venue = Venue()
+    venue.bar(0, 100, 101, 99, 100)
+    resting = venue.submit(Side.BUY, "0.1", **limit("95"))
+    before = venue.exchange.snapshot()
+    query(venue, resting)
+    query(venue, "unknown")
+    assert venue.exchange.snapshot() == before

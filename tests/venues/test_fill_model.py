@@ -1,5 +1,6 @@
 from decimal import Decimal
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -9,6 +10,7 @@ from venues.fill_model import (
     FEE_QUANTUM,
     FillModel,
     FillModelConfig,
+    RandomState,
     fee,
     floor_to_lot,
     is_marketable,
@@ -139,6 +141,19 @@ def test_noise_free_model_draws_nothing() -> None:
     state = fills._random.getstate()
     fills.market_price(Side.BUY, D(100), D(1), D(10), TICK)
     assert fills._random.getstate() == state
+
+
+def test_a_model_given_anothers_random_state_draws_the_same_noise_from_there() -> None:
+    def prices(fills: FillModel) -> list[Decimal]:
+        return [fills.market_price(Side.BUY, D(100), D(1), D(10), TICK) for _ in range(20)]
+
+    original = model(slippage_noise_bps=D(50), seed=4)
+    prices(original)
+    encoded = msgspec.msgpack.encode(original.random_state())
+    restored = model(slippage_noise_bps=D(50), seed=99)
+    restored.set_random_state(msgspec.msgpack.decode(encoded, type=RandomState))
+    assert prices(restored) == prices(original)
+    assert restored.random_state() == original.random_state()
 
 
 def test_worst_market_price_bounds_every_noisy_price() -> None:
