@@ -170,10 +170,40 @@ class DeterministicScheduler(SchedulerBase):
             )
         clock.advance_to(message.ts)
 
+    def deliver_recorded(self, message: Message, ts: int, skip: frozenset[str]) -> list[Message]:
+        """Deliver a message journaled by a live session again, at its clock time ``ts``, to every
+        subscriber but the ``skip``ped ones (a venue gateway: no I/O on replay); return
+        what the handlers published, taken off the queue. Under the live scheduler the
+        journal's order is each actor's delivery order but not one global FIFO, so what
+        the outputs correspond to is for the caller to match."""
+        self.clock.advance_to(ts)
+        message_type = type(message)
+        self.delivered[message_type] += 1
+        for route in self.bus.routes(message_type):
+            if route.owner in skip:
+                continue
+            try:
+                route.handler(message)
+            except Exception as error:
+                self._restart(route, error)
+        published = list(self._queue)
+        self._queue.clear()
+        return published
+
     @property
     def in_flight(self) -> int:
         """Messages published and not yet delivered (0 when the session is quiescent)."""
         return len(self._queue)
+
+    def requeue(self, messages: list[Message]) -> None:
+        """Put messages back in flight, in order (a live replay's unmatched outputs)."""
+        self._queue.extend(messages)
+
+    def take_in_flight(self) -> list[Message]:
+        """Take what a replay left in flight, for another scheduler to deliver."""
+        taken = list(self._queue)
+        self._queue.clear()
+        return taken
 
     def resume(self) -> None:
         """Deliver what a replay left in flight (the journal ended mid-cascade), in order.

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections import defaultdict, deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,8 @@ def recover(
     on_history: Callable[[Message], None] | None = None,
     until: int | None = None,
     torn_tail: TornTail | None = None,
+    live: bool = False,
+    skip: frozenset[str] = frozenset(),
 ) -> RecoveryReport:
     """Bring ``scheduler``'s actors and clock to the journal's last seq (or ``until``).
 
@@ -105,7 +108,15 @@ def recover(
     recorder rebuilds from it; without it those frames are checked, not decoded).
     Without a usable snapshot the actors start fresh (``on_start``) and replay from seq
     1. Raises ``JournalCorruptError`` for damage, ``ReplayDivergenceError`` when the
-    actors do not reproduce the journal."""
+    actors do not reproduce the journal.
+
+    ``live``: the journal of a live session, whose scheduler delivered each actor's
+    messages in journal order but interleaved actors freely, so what a handler
+    publishes is matched with a later record of its type rather than with the next
+    record; ``skip`` names the actors that must not see the records again (a venue
+    gateway: on replay nothing leaves the process). What the handlers published that
+    the journal never got (a crash cut the cascade) is left in ``scheduler``'s queue,
+    in the order it was published, for the session to publish once it runs."""
     started = time.perf_counter()
     refused: list[str] = []
     last = until if until is not None else _END
@@ -113,6 +124,11 @@ def recover(
     scheduler.start(restored=snapshot is not None)
     start = snapshot.seq if snapshot else 0
     reader = JournalReader(directory, decode_from=start + 1)
+    if live:
+        replayed = _replay_live(reader, start, last, scheduler, on_source, on_history, skip)
+        return _report(
+            session, start, path, refused, torn_tail, reader, replayed, scheduler, started
+        )
     replayed = 0
     for record in reader:
         message = record.message
@@ -132,6 +148,63 @@ def recover(
         elif regenerated != message:  # Struct equality: same type, equal fields
             raise ReplayDivergenceError(directory, record.seq, message, regenerated)
         replayed += 1
+    return _report(session, start, path, refused, torn_tail, reader, replayed, scheduler, started)
+
+
+def _replay_live(
+    reader: JournalReader,
+    start: int,
+    last: int,
+    scheduler: DeterministicScheduler,
+    on_source: Callable[[Message], None] | None,
+    on_history: Callable[[Message], None] | None,
+    skip: frozenset[str],
+) -> int:
+    """Redeliver a live session's records; outputs are matched with the later records of
+    their type (first equal one) and what no record matched is left in flight."""
+    published: list[Message | None] = []  # every output, None once a record matched it
+    waiting: dict[type, deque[int]] = defaultdict(deque)  # per type, indexes into it
+    replayed = 0
+    for record in reader:
+        message = record.message
+        if record.seq > last:
+            break
+        if record.seq <= start:
+            if on_history is not None:
+                on_history(message_decoder.decode(message))
+            continue
+        if not _matched(message, published, waiting.get(type(message))) and on_source:
+            on_source(message)
+        for output in scheduler.deliver_recorded(message, record.ts, skip):
+            waiting[type(output)].append(len(published))
+            published.append(output)
+        replayed += 1
+    scheduler.requeue([output for output in published if output is not None])
+    return replayed
+
+
+def _matched(message: Message, published: list[Message | None], waiting: deque[int] | None) -> bool:
+    if not waiting:
+        return False
+    for position, index in enumerate(waiting):
+        if published[index] == message:
+            published[index] = None
+            del waiting[position]
+            return True
+    return False
+
+
+def _report(
+    session: str,
+    start: int,
+    path: Path | None,
+    refused: list[str],
+    torn_tail: TornTail | None,
+    reader: JournalReader,
+    replayed: int,
+    scheduler: DeterministicScheduler,
+    started: float,
+) -> RecoveryReport:
     report = RecoveryReport(
         session=session,
         recovered_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
