@@ -1,15 +1,14 @@
 """Recovery time of a 1,000,000-frame journal: scan, snapshot, replay into actor state.
 
 Builds a journaled backtest session of at least ``--frames`` frames (seeded sample
-bars, the SMA strategy trading), then drops its final clean-stop snapshot, as a
-kill just before the clean stop would: the newest snapshot is then the last
-periodic one, up to ``journal.snapshot_every`` frames back, the worst case for a
-crash. Each repetition builds fresh actors and times ``journal.recovery.recover``:
-finding and checking the snapshot, restoring it, CRC-checking every frame of the
-journal and replaying the frames after the snapshot through every actor. Baselines
-in the same run: a bare loop reading the segment files and checking each frame's
-CRC (what any recovery must at least do), and the same recovery with no snapshot
-at all (every frame replayed).
+bars, the SMA strategy trading), then drops every snapshot less than
+``journal.snapshot_every`` frames before its end, the worst case a crash can leave:
+a whole snapshot interval to replay. Each repetition builds fresh actors and times
+``journal.recovery.recover``: finding and checking the snapshot, restoring it,
+CRC-checking every frame of the journal and replaying the frames after the
+snapshot through every actor. Baselines in the same run: a bare loop reading the
+segment files and checking each frame's CRC (what any recovery must at least do),
+and the same recovery with no snapshot at all (every frame replayed).
 
     uv run python benchmarks/recovery.py [--frames 1000000] [--repeat 5]
 """
@@ -98,8 +97,12 @@ def main() -> None:
         )
         if last_seq < args.frames:
             print(f"  (fewer frames than --frames {args.frames:,}: raise FRAMES_PER_DAY's days)")
-        *_, (final_seq, final) = list_snapshots(directory)
-        final.unlink()  # a kill just before the clean stop
+        # The worst case a crash can leave: the newest snapshot a whole snapshot interval
+        # (journal.snapshot_every frames) before the journal's end.
+        final_seq = last_seq
+        for seq, path in list_snapshots(directory):
+            if seq > last_seq - settings.journal.snapshot_every:
+                path.unlink()
         without: list[float] = []
         scans: list[float] = []
         recoveries: list[float] = []
