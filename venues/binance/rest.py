@@ -407,11 +407,7 @@ class BinanceRest:
         if not 1 <= limit <= MAX_KLINES:
             raise BadParameter(endpoint, f"not sent: limit must be in 1..{MAX_KLINES}, got {limit}")
         params = [("symbol", symbol), ("interval", interval)]
-        if start_ms is not None:
-            params.append(("startTime", str(start_ms)))
-        if end_ms is not None:
-            params.append(("endTime", str(end_ms)))
-        params.append(("limit", str(limit)))
+        _add_range(params, start_ms, end_ms, limit)
         return await self._call("GET", "/api/v3/klines", params, list[Kline])
 
     async def agg_trades(
@@ -428,11 +424,7 @@ class BinanceRest:
         params = [("symbol", symbol)]
         if from_id is not None:
             params.append(("fromId", str(from_id)))
-        if start_ms is not None:
-            params.append(("startTime", str(start_ms)))
-        if end_ms is not None:
-            params.append(("endTime", str(end_ms)))
-        params.append(("limit", str(limit)))
+        _add_range(params, start_ms, end_ms, limit)
         return await self._call("GET", "/api/v3/aggTrades", params, list[AggTrade])
 
     async def trades(self, symbol: str, limit: int = 500) -> list[PublicTrade]:
@@ -634,6 +626,17 @@ def _reason(error: httpx.HTTPError) -> str:
 # --- building requests ----------------------------------------------------------------
 
 
+def _add_range(
+    params: list[tuple[str, str]], start_ms: int | None, end_ms: int | None, limit: int
+) -> None:
+    """Append a market-data query's ``startTime``/``endTime`` (when given) and ``limit``."""
+    if start_ms is not None:
+        params.append(("startTime", str(start_ms)))
+    if end_ms is not None:
+        params.append(("endTime", str(end_ms)))
+    params.append(("limit", str(limit)))
+
+
 def wire_decimal(value: Decimal) -> str:
     """A Decimal as Binance reads it: plain digits, no exponent, no trailing zeros."""
     return format(value.normalize(), "f")
@@ -721,18 +724,8 @@ def execution_reports(response: OrderResponse, venue: str = VENUE) -> list[Execu
     for trade in response.fills:
         filled += trade.qty
         reports.append(
-            ExecutionReport(
-                status=OrderStatus.FILLED
-                if filled == response.orig_qty
-                else OrderStatus.PARTIALLY_FILLED,
-                last_price=trade.price,
-                last_quantity=trade.qty,
-                cumulative_quantity=filled,
-                fee=trade.commission,
-                fee_asset=trade.commission_asset,
-                trade_id=str(trade.trade_id),
-                liquidity=Liquidity.TAKER,
-                **common,
+            _trade_report(
+                trade, str(trade.trade_id), filled, response.orig_qty, Liquidity.TAKER, common
             )
         )
     if status in _ENDINGS:
@@ -745,6 +738,31 @@ def execution_reports(response: OrderResponse, venue: str = VENUE) -> list[Execu
             )
         )
     return reports
+
+
+def _trade_report(
+    trade: OrderFill | AccountTrade,
+    trade_id: str,
+    filled: Decimal,
+    quantity: Decimal,
+    liquidity: Liquidity,
+    common: dict[str, Any],
+    **extra: Any,
+) -> ExecutionReport:
+    """The report of one trade of an order of ``quantity``: FILLED once ``filled`` (the
+    cumulative quantity with this trade) reaches it, else PARTIALLY_FILLED."""
+    return ExecutionReport(
+        status=OrderStatus.FILLED if filled == quantity else OrderStatus.PARTIALLY_FILLED,
+        last_price=trade.price,
+        last_quantity=trade.qty,
+        cumulative_quantity=filled,
+        fee=trade.commission,
+        fee_asset=trade.commission_asset,
+        trade_id=trade_id,
+        liquidity=liquidity,
+        **extra,
+        **common,
+    )
 
 
 def order_reports(
@@ -770,22 +788,13 @@ def order_reports(
         if trade.order_id != info.order_id:
             continue
         filled += trade.qty
+        liquidity = Liquidity.MAKER if trade.is_maker else Liquidity.TAKER
         reports.append(
-            ExecutionReport(
+            _trade_report(
+                trade, str(trade.id), filled, info.orig_qty, liquidity, common,
                 ts=trade.time * _MS,
-                status=OrderStatus.FILLED
-                if filled == info.orig_qty
-                else OrderStatus.PARTIALLY_FILLED,
-                last_price=trade.price,
-                last_quantity=trade.qty,
-                cumulative_quantity=filled,
-                fee=trade.commission,
-                fee_asset=trade.commission_asset,
-                trade_id=str(trade.id),
-                liquidity=Liquidity.MAKER if trade.is_maker else Liquidity.TAKER,
-                **common,
             )
-        )
+        )  # fmt: skip
     if status in _ENDINGS:
         reports.append(
             ExecutionReport(

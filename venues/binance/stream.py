@@ -48,7 +48,7 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Self
+from typing import Final
 
 import aiohttp
 import msgspec
@@ -58,7 +58,7 @@ from actors.intervals import INTERVALS
 from actors.messages import Bar, BarUpdate, Message, QuoteTick, Side, TradeTick
 from venues.binance.errors import BinanceError
 from venues.binance.rest import AggTrade, BinanceRest, Kline, PublicTrade
-from venues.binance.ws import Connected, ReconnectingWebSocket, ReconnectPolicy, Sleep
+from venues.binance.ws import Connected, ReconnectPolicy, Sleep, StreamClient
 
 __all__ = [
     "BINANCE_WS_URL",
@@ -96,30 +96,29 @@ _KLINE: Final = "kline_"
 # --- payloads (field names as Binance documents them) ---------------------------------
 
 
-class TradePayload(msgspec.Struct, frozen=True, kw_only=True):
+class _TradeEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """The fields ``trade`` and ``aggTrade`` events share."""
+
+    event_time: int = msgspec.field(name="E")
+    symbol: str = msgspec.field(name="s")
+    price: float = msgspec.field(name="p")
+    quantity: float = msgspec.field(name="q")
+    trade_time: int = msgspec.field(name="T")
+    buyer_is_maker: bool = msgspec.field(name="m")
+
+
+class TradePayload(_TradeEvent, frozen=True, kw_only=True):
     """``<symbol>@trade``."""
 
-    event_time: int = msgspec.field(name="E")
-    symbol: str = msgspec.field(name="s")
     trade_id: int = msgspec.field(name="t")
-    price: float = msgspec.field(name="p")
-    quantity: float = msgspec.field(name="q")
-    trade_time: int = msgspec.field(name="T")
-    buyer_is_maker: bool = msgspec.field(name="m")
 
 
-class AggTradePayload(msgspec.Struct, frozen=True, kw_only=True):
+class AggTradePayload(_TradeEvent, frozen=True, kw_only=True):
     """``<symbol>@aggTrade``: trades ``first_trade_id..last_trade_id`` at one price."""
 
-    event_time: int = msgspec.field(name="E")
-    symbol: str = msgspec.field(name="s")
     agg_trade_id: int = msgspec.field(name="a")
-    price: float = msgspec.field(name="p")
-    quantity: float = msgspec.field(name="q")
     first_trade_id: int = msgspec.field(name="f")
     last_trade_id: int = msgspec.field(name="l")
-    trade_time: int = msgspec.field(name="T")
-    buyer_is_maker: bool = msgspec.field(name="m")
 
 
 class BookTickerPayload(msgspec.Struct, frozen=True, kw_only=True):
@@ -190,26 +189,23 @@ def _aggressor(buyer_is_maker: bool) -> Side:
     return Side.SELL if buyer_is_maker else Side.BUY
 
 
-def trade_tick(symbol: str, payload: TradePayload) -> TradeTick:
+def _event_tick(symbol: str, payload: _TradeEvent, trade_id: int) -> TradeTick:
     return TradeTick(
         ts=payload.trade_time * _MS,
         symbol=symbol,
         price=payload.price,
         size=payload.quantity,
         aggressor=_aggressor(payload.buyer_is_maker),
-        trade_id=str(payload.trade_id),
+        trade_id=str(trade_id),
     )
+
+
+def trade_tick(symbol: str, payload: TradePayload) -> TradeTick:
+    return _event_tick(symbol, payload, payload.trade_id)
 
 
 def agg_trade_tick(symbol: str, payload: AggTradePayload) -> TradeTick:
-    return TradeTick(
-        ts=payload.trade_time * _MS,
-        symbol=symbol,
-        price=payload.price,
-        size=payload.quantity,
-        aggressor=_aggressor(payload.buyer_is_maker),
-        trade_id=str(payload.agg_trade_id),
-    )
+    return _event_tick(symbol, payload, payload.agg_trade_id)
 
 
 def quote_tick(symbol: str, payload: BookTickerPayload, received_ns: int) -> QuoteTick:
@@ -347,7 +343,7 @@ class _Symbol:
         self.series: dict[str, _Series] = {}
 
 
-class BinanceMarketStream:
+class BinanceMarketStream(StreamClient):
     """Market data of ``symbols`` from one combined stream; see the module docstring.
 
     ``resume_after`` gives, per (symbol, interval), the start (ns) of the last closed bar
@@ -384,13 +380,9 @@ class BinanceMarketStream:
             raise ValueError(f"Binance allows at most {MAX_STREAMS} streams on a connection")
         if tick_backfill_pages < 1:
             raise ValueError(f"tick_backfill_pages must be >= 1, got {tick_backfill_pages}")
+        super().__init__(session=session, policy=policy, rng=rng, sleep=sleep)
         self.url = stream_url(ws_url, self.symbols, self.streams)
         self._rest = rest
-        self._session = session
-        self._owns_session = session is None
-        self._policy = policy
-        self._rng = rng
-        self._sleep = sleep
         self._now_ns = now_ns or (lambda: rest.server_now_ms() * _MS)
         self._pages = tick_backfill_pages
         self._tick_kind = "trade" if "trade" in self.streams else "aggTrade"
@@ -410,7 +402,6 @@ class BinanceMarketStream:
                     state.series[interval] = _Series(
                         interval, None if after is None else after // _MS
                     )
-        self._socket: ReconnectingWebSocket | None = None
         self._emitted = 0
         self._duplicates = 0
         self._bars_backfilled = 0
@@ -419,32 +410,9 @@ class BinanceMarketStream:
         self._backfill_failures = 0
         self._ignored = 0
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        if self._socket is not None:
-            await self._socket.aclose()
-        if self._owns_session and self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def rotate(self) -> None:
-        """Switch to a fresh connection now, as the planned 24-hour rotation does."""
-        if self._socket is not None:
-            self._socket.rotate()
-
     def statistics(self) -> MarketStreamStatistics:
-        socket = self._socket
         return MarketStreamStatistics(
-            connections=socket.connections if socket else 0,
-            reconnects=socket.reconnects if socket else 0,
-            planned_reconnects=socket.planned_reconnects if socket else 0,
-            failed_connects=socket.failed_connects if socket else 0,
-            messages=socket.frames_received if socket else 0,
+            **self._socket_statistics(),
             emitted=self._emitted,
             duplicates_dropped=self._duplicates,
             bars_backfilled=self._bars_backfilled,
@@ -452,7 +420,6 @@ class BinanceMarketStream:
             tick_gaps_unfilled=self._tick_gaps_unfilled,
             backfill_failures=self._backfill_failures,
             ignored=self._ignored,
-            last_message_age=socket.last_frame_age() if socket else None,
         )
 
     def __aiter__(self) -> AsyncIterator[Message]:
@@ -460,14 +427,7 @@ class BinanceMarketStream:
 
     async def messages(self) -> AsyncIterator[Message]:
         """The catalog messages, in order, until the stream is closed."""
-        if self._socket is not None:
-            raise RuntimeError("a market stream is read once")
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        socket = self._socket = ReconnectingWebSocket(
-            self.url, session=self._session, policy=self._policy, rng=self._rng,
-            sleep=self._sleep, name="binance-market",
-        )  # fmt: skip
+        socket = self._open_socket(self.url, name="binance-market", what="market stream")
         async for item in socket.frames():
             if isinstance(item, Connected):
                 if item.after_loss:

@@ -40,7 +40,7 @@ import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Final, Self
+from typing import Any, Final
 
 import aiohttp
 import msgspec
@@ -49,7 +49,7 @@ import structlog
 from actors.messages import ExecutionReport, Liquidity, OrderStatus, Side
 from venues.binance.errors import BinanceError, UnexpectedResponse
 from venues.binance.rest import VENUE, BinanceRest, order_status
-from venues.binance.ws import Connected, ReconnectingWebSocket, ReconnectPolicy, Sleep
+from venues.binance.ws import Connected, ReconnectPolicy, Sleep, StreamClient
 
 __all__ = [
     "DEFAULT_KEEPALIVE_SECONDS",
@@ -310,7 +310,7 @@ class UserStreamStatistics:
     last_message_age: float | None
 
 
-class BinanceUserStream:
+class BinanceUserStream(StreamClient):
     """Our account's events from Binance's user data stream; see the module docstring.
 
     ``rng`` and ``sleep`` pace reconnects; ``keepalive_sleep`` waits between keepalives
@@ -335,19 +335,14 @@ class BinanceUserStream:
     ) -> None:
         if keepalive_seconds <= 0:
             raise ValueError(f"keepalive_seconds must be positive, got {keepalive_seconds}")
+        super().__init__(session=session, policy=policy, rng=rng, sleep=sleep)
         self._ws_url = ws_url.rstrip("/")
         self._rest = rest
         self.venue = venue
-        self._session = session
-        self._owns_session = session is None
-        self._policy = policy
-        self._rng = rng
-        self._sleep = sleep
         self._keepalive_seconds = keepalive_seconds
         self._keepalive_sleep = keepalive_sleep
         self._now_ns = now_ns or (lambda: rest.server_now_ms() * _MS)
         self._close_key = close_listen_key
-        self._socket: ReconnectingWebSocket | None = None
         self._keepalive: asyncio.Task[None] | None = None
         self._listen_key: str | None = None
         self._announced_key: str | None = None
@@ -364,49 +359,29 @@ class BinanceUserStream:
         is kept out of logs)."""
         return self._listen_key
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
     async def aclose(self) -> None:
         if self._keepalive is not None:
             self._keepalive.cancel()
             await asyncio.gather(self._keepalive, return_exceptions=True)
             self._keepalive = None
-        if self._socket is not None:
-            await self._socket.aclose()
+        await self._close_socket()
         key, self._listen_key = self._listen_key, None
         if self._close_key and key is not None:
             try:
                 await self._rest.close_user_stream(key)
             except BinanceError as error:
                 log.warning("binance_listen_key_close_failed", error=str(error))
-        if self._owns_session and self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def rotate(self) -> None:
-        """Switch to a fresh connection now, as the planned 24-hour rotation does."""
-        if self._socket is not None:
-            self._socket.rotate()
+        await self._close_session()
 
     def statistics(self) -> UserStreamStatistics:
-        socket = self._socket
         return UserStreamStatistics(
-            connections=socket.connections if socket else 0,
-            reconnects=socket.reconnects if socket else 0,
-            planned_reconnects=socket.planned_reconnects if socket else 0,
-            failed_connects=socket.failed_connects if socket else 0,
-            messages=socket.frames_received if socket else 0,
+            **self._socket_statistics(),
             reports=self._reports,
             keepalives=self._keepalives,
             keepalive_failures=self._keepalive_failures,
             listen_keys=len(self._keys),
             listen_key_expired=self._expired,
             ignored=self._ignored,
-            last_message_age=socket.last_frame_age() if socket else None,
         )
 
     def __aiter__(self) -> AsyncIterator[UserEvent]:
@@ -414,14 +389,7 @@ class BinanceUserStream:
 
     async def events(self) -> AsyncIterator[UserEvent]:
         """Our account's events, in order, until the stream is closed."""
-        if self._socket is not None:
-            raise RuntimeError("a user stream is read once")
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        socket = self._socket = ReconnectingWebSocket(
-            self._url, session=self._session, policy=self._policy, rng=self._rng,
-            sleep=self._sleep, name="binance-user",
-        )  # fmt: skip
+        socket = self._open_socket(self._url, name="binance-user", what="user stream")
         self._keepalive = asyncio.create_task(self._keep_alive(), name="binance-listen-key")
         self._keepalive.add_done_callback(_report_crash)
         async for item in socket.frames():

@@ -50,14 +50,21 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final, Self
 
 import aiohttp
 import structlog
 
 from venues.binance.errors import BinanceError, Unauthorized
 
-__all__ = ["Connected", "ExponentialBackoff", "ReconnectPolicy", "ReconnectingWebSocket", "Sleep"]
+__all__ = [
+    "Connected",
+    "ExponentialBackoff",
+    "ReconnectPolicy",
+    "ReconnectingWebSocket",
+    "Sleep",
+    "StreamClient",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -522,6 +529,75 @@ class ReconnectingWebSocket:
 async def _close(ws: aiohttp.ClientWebSocketResponse) -> None:
     with contextlib.suppress(Exception):
         await ws.close()
+
+
+class StreamClient:
+    """What the market and user streams share: the session (closed on ``aclose`` when it
+    was made here), the one ``ReconnectingWebSocket`` they read, its rotation and its
+    counters. Use ``async with``."""
+
+    def __init__(
+        self,
+        *,
+        session: aiohttp.ClientSession | None,
+        policy: ReconnectPolicy | None,
+        rng: random.Random | None,
+        sleep: Sleep,
+    ) -> None:
+        self._session = session
+        self._owns_session = session is None
+        self._policy = policy
+        self._rng = rng
+        self._sleep = sleep
+        self._socket: ReconnectingWebSocket | None = None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._close_socket()
+        await self._close_session()
+
+    async def _close_socket(self) -> None:
+        if self._socket is not None:
+            await self._socket.aclose()
+
+    async def _close_session(self) -> None:
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def rotate(self) -> None:
+        """Switch to a fresh connection now, as the planned 24-hour rotation does."""
+        if self._socket is not None:
+            self._socket.rotate()
+
+    def _socket_statistics(self) -> dict[str, Any]:
+        """The connection counters of ``statistics()`` (zeros before the first read)."""
+        socket = self._socket
+        return {
+            "connections": socket.connections if socket else 0,
+            "reconnects": socket.reconnects if socket else 0,
+            "planned_reconnects": socket.planned_reconnects if socket else 0,
+            "failed_connects": socket.failed_connects if socket else 0,
+            "messages": socket.frames_received if socket else 0,
+            "last_message_age": socket.last_frame_age() if socket else None,
+        }
+
+    def _open_socket(self, url: UrlSource, *, name: str, what: str) -> ReconnectingWebSocket:
+        """The socket to read, made once (a second read raises ``RuntimeError``)."""
+        if self._socket is not None:
+            raise RuntimeError(f"a {what} is read once")
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        self._socket = ReconnectingWebSocket(
+            url, session=self._session, policy=self._policy, rng=self._rng,
+            sleep=self._sleep, name=name,
+        )  # fmt: skip
+        return self._socket
 
 
 def _close_reason(ws: aiohttp.ClientWebSocketResponse, message: aiohttp.WSMessage) -> str:
