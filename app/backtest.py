@@ -33,17 +33,15 @@ from actors.messages import (
     TradingHalted,
 )
 from actors.order_manager import OrderManager
-from actors.reconciler import Reconciler
-from actors.risk import RiskLimits, RiskManager
+from actors.risk import RiskManager
 from actors.scheduler import DeterministicScheduler
 from actors.strategy import StrategyHost
-from app import artifacts
+from app import artifacts, wiring
 from app.journaled import new_session_name, run_journaled
 from app.metrics import compute_metrics
 from app.settings import Settings, settings_to_toml
 from journal.recovery import RecoveryReport
 from venues.backtest import BacktestExchange
-from venues.fill_model import FillModelConfig
 
 __all__ = [
     "BacktestResult",
@@ -153,36 +151,15 @@ def build_backtest(settings: Settings, *, end_ns: int | None = None) -> Backtest
         emit_open_updates=False,  # the exchange subscribes to opens while orders work
     )  # fmt: skip
     initial_balances = {run.quote_asset: run.initial_cash}
-    ex = settings.exchange
     exchange = BacktestExchange(
         venue=VENUE,
         instruments=instruments,
         initial_balances=initial_balances,
-        fill_model=FillModelConfig(
-            taker_fee_bps=ex.taker_fee_bps,
-            maker_fee_bps=ex.maker_fee_bps,
-            half_spread_bps=ex.half_spread_bps,
-            impact_bps=ex.impact_bps,
-            participation_cap=ex.participation_cap,
-            slippage_noise_bps=ex.slippage_noise_bps,
-            seed=run.seed,
-        ),
+        fill_model=wiring.fill_model(settings),
     )
     order_manager = OrderManager()
-    accountant = Accountant(
-        run.quote_asset,
-        run.initial_cash,
-        mark_interval=run.interval,
-        price_increments={symbol: spec.tick_size for symbol, spec in instruments.items()},
-    )
-    limits = settings.risk
-    risk = RiskManager(
-        RiskLimits(
-            max_order_notional=limits.max_order_notional,
-            max_position_notional=limits.max_position_notional,
-            daily_loss_limit=limits.daily_loss_limit,
-        )
-    )
+    accountant = wiring.accountant(settings, instruments)
+    risk = wiring.risk_manager(settings)
     actors = [
         feed,
         exchange,
@@ -191,13 +168,7 @@ def build_backtest(settings: Settings, *, end_ns: int | None = None) -> Backtest
         risk,
         order_manager,
         accountant,
-        Reconciler(
-            venue=VENUE,
-            quote_asset=run.quote_asset,
-            base_assets={symbol: spec.base for symbol, spec in instruments.items()},
-            initial_balances=initial_balances,
-            interval_ns=settings.reconciler.interval_seconds * 10**9,
-        ),
+        wiring.reconciler(settings, VENUE, instruments),
     ]
     bus = Bus(actors)
     recorder = Recorder()

@@ -26,6 +26,7 @@ from app import (
     cli_qa,
     cli_replay,
     cli_resample,
+    cli_run,
     cli_simulator,
     cli_sql,
 )
@@ -50,6 +51,7 @@ COMMANDS = (
     cli_journal,
     cli_backfill,
     cli_simulator,
+    cli_run,
 )
 
 USER_ERRORS: tuple[type[Exception], ...] = (

@@ -34,6 +34,7 @@ __all__ = [
     "new_session_name",
     "resume_settings",
     "run_journaled",
+    "save_config",
 ]
 
 CONFIG_FILE = "config.toml"
@@ -68,6 +69,16 @@ def resume_settings(data_dir: Path, session: str) -> Settings:
         raise ConfigError(f"{config}: {error}") from error
 
 
+def save_config(settings: Settings, directory: Path) -> None:
+    """The resolved config beside the journal, whole or not at all: a session exists
+    once its config does."""
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / CONFIG_FILE
+    staged = config.with_name(CONFIG_FILE + ".tmp")
+    staged.write_text(settings_to_toml(settings), encoding="utf-8")
+    staged.replace(config)
+
+
 def run_journaled(
     session: BacktestSession, settings: Settings, name: str, *, resume: bool
 ) -> RecoveryReport | None:
@@ -78,10 +89,7 @@ def run_journaled(
         config = directory / CONFIG_FILE
         if config.exists():
             raise UnknownSessionError(f"session {name!r} exists in {directory.parent}: resume it")
-        directory.mkdir(parents=True, exist_ok=True)
-        staged = config.with_name(CONFIG_FILE + ".tmp")
-        staged.write_text(settings_to_toml(settings), encoding="utf-8")
-        staged.replace(config)  # a session exists once its config does, whole
+        save_config(settings, directory)
     options = settings.journal
     scheduler = session.scheduler
     torn = truncate_torn_tail(directory) if resume else None
