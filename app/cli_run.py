@@ -13,8 +13,9 @@ address, apply then). At stop, open orders are cancelled unless ``--keep-orders`
 ``tickdeck run --live --config FILE`` is refused unless a config file is given, API
 keys are in the environment (``TICKDECK_BINANCE__API_KEY`` with ``..._API_SECRET`` or
 ``..._PRIVATE_KEY_PATH``) and live trading is confirmed (``--confirm-live``, or typing
-``LIVE`` at the prompt). Even then this build refuses: live execution (the Binance
-gateway under the live scheduler) is not wired into sessions yet.
+``LIVE`` at the prompt). When every check passes the session trades real money on
+``binance.base_url`` (see configs/live-binance.toml): the Binance gateway is the venue,
+the user data stream brings the fills, and a ``LIVE`` banner is printed first.
 """
 
 from __future__ import annotations
@@ -30,10 +31,16 @@ import anyio
 
 from app.journaled import resume_settings
 from app.logs import configure_logging
-from app.session import SessionResult, new_live_session_name, run_paper_session, session_exists
+from app.session import (
+    SessionResult,
+    new_live_session_name,
+    run_live_session,
+    run_paper_session,
+    session_exists,
+)
 from app.settings import Settings, load_settings
 from venues.binance.errors import BinanceError
-from venues.binance.signing import CredentialsError, credentials_from_env
+from venues.binance.signing import Credentials, CredentialsError, credentials_from_env
 from venues.simulator import SimulatorConfig, run_simulator
 
 __all__ = [
@@ -72,13 +79,17 @@ USER_ERRORS: tuple[type[Exception], ...] = (
 def add_command(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = commands.add_parser(
         "run",
-        help="run a headless paper (or, refused for now, live) session",
+        help="run a headless paper (or live) session",
         description="Run the trading actors on the venue's live market data under the "
         "live scheduler, journaled, until Ctrl-C, SIGTERM or --duration.",
     )
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--paper", action="store_true", help="paper trading (play money)")
-    mode.add_argument("--live", action="store_true", help="live trading (refused for now)")
+    mode.add_argument(
+        "--live",
+        action="store_true",
+        help="live trading (real money; needs a config, env keys, confirmation)",
+    )
     parser.add_argument("--config", type=Path, help="a TOML config (see configs/paper.toml)")
     parser.add_argument("--session", help="session name: resumed if its journal exists")
     parser.add_argument("--data-dir", type=Path, help="data directory (journals live here)")
@@ -152,11 +163,7 @@ def handle(args: argparse.Namespace) -> int:
     if args.duration is not None and not args.duration > 0:
         raise RunUsageError(f"--duration must be a positive number of seconds, got {args.duration}")
     if args.live:
-        check_live(args)
-        raise LiveRefusedError(
-            "live checks passed, but live trading is not available in this build yet "
-            "(the Binance gateway is not wired into sessions); use --paper"
-        )
+        return _handle_live(args)
     if args.confirm_live:
         raise RunUsageError("--confirm-live goes with --live, not --paper")
     base = load_settings(args.config, _data_dir(args))
@@ -171,6 +178,45 @@ def handle(args: argparse.Namespace) -> int:
     result = anyio.run(_run, args, settings, name)
     _print_summary(result)
     return 0
+
+
+def _handle_live(args: argparse.Namespace) -> int:
+    base = check_live(args)
+    credentials = credentials_from_env()
+    if credentials is None:  # check_live refused this already
+        raise LiveRefusedError("live mode needs API keys in the environment")
+    name = args.session or new_live_session_name("live", base)
+    resumed = session_exists(base, name)
+    settings = resume_settings(Path(base.data.dir), name) if resumed else base
+    configure_logging(settings.log.level, json=settings.log.json, stream=sys.stderr)
+    if resumed:
+        print(f"resuming session {name} with its saved config")
+    result = anyio.run(_run_live, args, settings, name, credentials)
+    _print_summary(result)
+    return 0
+
+
+async def _run_live(
+    args: argparse.Namespace, settings: Settings, name: str, credentials: Credentials
+) -> SessionResult:
+    symbols = ", ".join(settings.backtest.symbols)
+    print(
+        f"LIVE session {name}: REAL ORDERS on {settings.binance.base_url} ({symbols}), "
+        + ("until --duration" if args.duration else "Ctrl-C to stop")
+        + ("; open orders kept at stop" if args.keep_orders else "; open orders cancelled at stop"),
+        flush=True,
+    )
+    try:
+        return await run_live_session(
+            settings,
+            name,
+            credentials,
+            duration=args.duration,
+            cancel_on_stop=not args.keep_orders,
+            handle_signals=True,
+        )
+    except BinanceError as error:
+        raise SessionStartError(f"venue at {settings.binance.base_url}: {error}") from None
 
 
 @contextlib.asynccontextmanager

@@ -30,6 +30,16 @@ The life of a session:
 A second run of the same session resumes its market data after the last closed bar the
 paper broker saw (the stream backfills the bars in between over REST).
 
+A live session (``run_live_session``; ``tickdeck run --live`` after its checks) is the
+same life with the ``BinanceGateway`` as the actor "venue" (loaded first; its ``run``
+started beside the scheduler with ``scheduler.publish``), the reconciler on venue
+"binance" starting from the account's balances and trade cursor at the session's first
+start (kept in ``venue_start.json`` beside the journal, so a resumed session starts from
+the same ones), and the user data stream's ``ExecutionReport``s published on the bus (after
+a reconnect that may have lost events, a ``QueryOrder`` for every open order). Recovery
+skips the gateway, so nothing is sent during the replay; at stop the session waits
+(bounded) for the venue to confirm the cancels.
+
 Settings used: ``backtest.symbols``, ``backtest.interval``, ``backtest.initial_cash``,
 ``backtest.quote_asset`` and ``backtest.seed`` (there is no ``session`` section yet),
 ``strategy``, ``exchange`` (the paper broker's fill model), ``risk``, ``reconciler``,
@@ -39,6 +49,7 @@ Settings used: ``backtest.symbols``, ``backtest.interval``, ``backtest.initial_c
 from __future__ import annotations
 
 import datetime as dt
+import json
 import signal
 import time
 from collections.abc import AsyncIterator
@@ -62,9 +73,11 @@ from actors.messages import (
     Bar,
     CancelAll,
     DriftDetected,
+    ExecutionReport,
     Halt,
     Instrument,
     Message,
+    QueryOrder,
     Reconcile,
     Recovered,
     Resume,
@@ -85,17 +98,24 @@ from journal.reader import truncate_torn_tail
 from journal.recovery import RecoveryReport, recover, write_report
 from journal.snapshots import SNAPSHOT_FORMAT, SessionSnapshot, encode_states, write_snapshot
 from journal.writer import JournalWriter, open_journal
-from venues.binance.gateway import load_instruments
+from venues.binance.gateway import BinanceGateway, load_instruments
+from venues.binance.rest import VENUE as BINANCE_VENUE
 from venues.binance.rest import BinanceRest
+from venues.binance.signing import Credentials
 from venues.binance.stream import BINANCE_WS_URL, BinanceMarketStream
+from venues.binance.user_stream import BinanceUserStream, UserStreamConnected
 from venues.paper import VENUE, PaperBroker
 
 __all__ = [
     "STARTUP_HALT_REASON",
+    "VENUE_START_FILE",
+    "LiveSession",
     "PaperSession",
     "SessionResult",
+    "build_live_session",
     "build_paper_session",
     "new_live_session_name",
+    "run_live_session",
     "run_paper_session",
     "session_exists",
     "ws_url_for",
@@ -108,6 +128,9 @@ OWNER: Final = "session"  # the owner of the session's taps on the bus
 DEFAULT_RECONCILE_TIMEOUT: Final = 10.0
 DEFAULT_STOP_TIMEOUT: Final = 10.0
 _CHANNEL_CAPACITY: Final = 4096
+# A live session's account at its first start (balances, trade cursor): the reconciler's
+# starting point, kept beside the journal so a resumed session starts from the same one.
+VENUE_START_FILE: Final = "venue_start.json"
 
 
 def ws_url_for(base_url: str) -> str:
@@ -215,6 +238,99 @@ def build_paper_session(settings: Settings, instruments: dict[str, Instrument]) 
     )
 
 
+@dataclass
+class LiveSession:
+    """A live session's actors: the paper session's, with the Binance gateway as the venue
+    and the reconciler starting from the account as it stood when the session began."""
+
+    settings: Settings
+    instruments: dict[str, Instrument]
+    bus: Bus
+    gateway: BinanceGateway
+    order_manager: OrderManager
+    accountant: Accountant
+    risk: RiskManager
+    reconciler: Reconciler
+    policy: RestartPolicy
+
+
+def build_live_session(
+    settings: Settings,
+    gateway: BinanceGateway,
+    initial_balances: dict[str, Decimal],
+    start_cursor: int,
+) -> LiveSession:
+    """The seven actors with ``gateway`` (loaded) as the venue. ``initial_balances`` and
+    ``start_cursor`` are the account at the session's first start (``gateway.load``)."""
+    run = settings.backtest
+    instruments = gateway.instruments
+    plugin = strategies.create(
+        settings.strategy.name, settings.strategy.params, run.symbols, run.interval
+    )
+    order_manager = OrderManager()
+    accountant = Accountant(
+        run.quote_asset,
+        initial_balances.get(run.quote_asset, Decimal(0)),
+        mark_interval=run.interval,
+        price_increments={symbol: spec.tick_size for symbol, spec in instruments.items()},
+    )
+    risk = wiring.risk_manager(settings)
+    reconciler = Reconciler(
+        venue=gateway.venue,
+        quote_asset=run.quote_asset,
+        base_assets={symbol: spec.base for symbol, spec in instruments.items()},
+        initial_balances=initial_balances,
+        interval_ns=settings.reconciler.interval_seconds * 10**9,
+    )
+    reconciler.trade_cursor = start_cursor
+    actors = [
+        gateway,
+        BarBuilder(base_interval=run.interval),
+        StrategyHost([plugin], instruments),
+        risk,
+        order_manager,
+        accountant,
+        reconciler,
+    ]
+    return LiveSession(
+        settings=settings,
+        instruments=instruments,
+        bus=Bus(actors),
+        gateway=gateway,
+        order_manager=order_manager,
+        accountant=accountant,
+        risk=risk,
+        reconciler=reconciler,
+        policy=_policy(settings),
+    )
+
+
+def _venue_start(
+    directory: Path, gateway: BinanceGateway, resuming: bool
+) -> tuple[dict[str, Decimal], int]:
+    """The account at the session's first start: saved at the first run, read back when
+    resuming (the balances now include the session's own trades, which the journal
+    replays)."""
+    path = directory / VENUE_START_FILE
+    if resuming and path.is_file():
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        balances = {asset: Decimal(amount) for asset, amount in saved["balances"].items()}
+        return balances, int(saved["start_cursor"])
+    balances, cursor = dict(gateway.balances_at_start), gateway.start_cursor
+    directory.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps(
+            {
+                "balances": {asset: str(amount) for asset, amount in balances.items()},
+                "start_cursor": cursor,
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
+    return balances, cursor
+
+
 class _JournalPort:
     """The writer as the live scheduler's journal, remembering the clock time of the last
     record (a snapshot names the time of the record it covers)."""
@@ -266,7 +382,7 @@ class _Counters:
 class _Runner:
     def __init__(
         self,
-        session: PaperSession,
+        session: PaperSession | LiveSession,
         name: str,
         directory: Path,
         scheduler: LiveScheduler,
@@ -376,12 +492,17 @@ class _Runner:
                 yield message
                 if self.port.writer.last_seq - self.snapshot_seq >= every:
                     await self.snapshot()
-        if cancel_on_stop:
-            open_orders = self.session.order_manager.open_orders(None)
-            self.cancelled = len(open_orders)
-            if open_orders:
-                await scheduler.publish(CancelAll(ts=scheduler.clock.now()))
+        order_manager = self.session.order_manager
         with anyio.move_on_after(DEFAULT_STOP_TIMEOUT):
+            if cancel_on_stop:
+                open_orders = order_manager.open_orders(None)
+                self.cancelled = len(open_orders)
+                if open_orders:
+                    await scheduler.publish(CancelAll(ts=scheduler.clock.now()))
+                # A live venue answers outside the bus: wait for its reports too.
+                while order_manager.open_orders(None):
+                    await scheduler.wait_idle()
+                    await anyio.sleep(0.02)
             await scheduler.wait_idle()
 
 
@@ -390,6 +511,31 @@ async def _pump(stream: BinanceMarketStream, send: anyio.abc.ObjectSendStream[Me
         async with send:
             async for message in stream:
                 await send.send(message)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await stream.aclose()
+
+
+async def _user_events(
+    stream: BinanceUserStream, scheduler: LiveScheduler, session: PaperSession | LiveSession
+) -> None:
+    """The user data stream onto the bus: execution reports as they come; after a
+    reconnect that may have lost events, a ``QueryOrder`` for every order still open
+    (the gateway answers with its reports; the order manager ignores repeats)."""
+    try:
+        async with stream:
+            async for event in stream:
+                if isinstance(event, ExecutionReport):
+                    await scheduler.publish(event)
+                elif isinstance(event, UserStreamConnected) and event.reconnect:
+                    for order in session.order_manager.open_orders(None):
+                        await scheduler.publish(
+                            QueryOrder(
+                                ts=scheduler.clock.now(),
+                                venue=event.venue,
+                                client_order_id=order.client_order_id,
+                            )
+                        )
     finally:
         with anyio.CancelScope(shield=True):
             await stream.aclose()
@@ -417,6 +563,46 @@ async def run_paper_session(
 ) -> SessionResult:
     """Run (or resume) the paper session ``name`` until ``duration`` seconds have passed,
     ``stop`` is set, or (``handle_signals``) SIGINT/SIGTERM; see the module docstring."""
+    return await _run_session(
+        settings, name, None,
+        duration=duration, cancel_on_stop=cancel_on_stop, stop=stop,
+        handle_signals=handle_signals, reconcile_timeout=reconcile_timeout,
+    )  # fmt: skip
+
+
+async def run_live_session(
+    settings: Settings,
+    name: str,
+    credentials: Credentials,
+    *,
+    duration: float | None = None,
+    cancel_on_stop: bool = True,
+    stop: anyio.Event | None = None,
+    handle_signals: bool = False,
+    reconcile_timeout: float = DEFAULT_RECONCILE_TIMEOUT,
+) -> SessionResult:
+    """Run (or resume) the live session ``name`` on ``settings.binance.base_url`` with
+    ``credentials``: real orders. The caller has done the live checks (``app.cli_run``)."""
+    return await _run_session(
+        settings, name, credentials,
+        duration=duration, cancel_on_stop=cancel_on_stop, stop=stop,
+        handle_signals=handle_signals, reconcile_timeout=reconcile_timeout,
+    )  # fmt: skip
+
+
+async def _run_session(
+    settings: Settings,
+    name: str,
+    credentials: Credentials | None,
+    *,
+    duration: float | None,
+    cancel_on_stop: bool,
+    stop: anyio.Event | None,
+    handle_signals: bool,
+    reconcile_timeout: float,
+) -> SessionResult:
+    """A paper session (``credentials`` None) or a live one; see the module docstring."""
+    live = credentials is not None
     wall_start = time.perf_counter()
     stop = stop or anyio.Event()
     directory = journal_root(settings) / name
@@ -424,16 +610,28 @@ async def run_paper_session(
     run = settings.backtest
     options = settings.journal
     async with BinanceRest(
-        settings.binance.base_url, recv_window_ms=settings.binance.recv_window_ms
+        settings.binance.base_url,
+        credentials=credentials,
+        recv_window_ms=settings.binance.recv_window_ms,
     ) as rest:
-        instruments = await load_instruments(rest, run.symbols, VENUE)
-        session = build_paper_session(settings, instruments)
+        session: PaperSession | LiveSession
+        gateway: BinanceGateway | None = None
+        if live:
+            gateway = BinanceGateway(rest, run.symbols, venue=BINANCE_VENUE)
+            await gateway.load()
+            balances, cursor = _venue_start(directory, gateway, resuming)
+            session = build_live_session(settings, gateway, balances, cursor)
+        else:
+            instruments = await load_instruments(rest, run.symbols, VENUE)
+            session = build_paper_session(settings, instruments)
         report: RecoveryReport | None = None
         first: list[Message] = []
         if resuming:
             torn = truncate_torn_tail(directory)
             replay = DeterministicScheduler(session.bus, SimClock(), session.policy)
-            report = recover(directory, name, replay, live=True, torn_tail=torn)
+            # The gateway is not shown the journal again: nothing is sent during replay.
+            skip = frozenset({"venue"}) if live else frozenset()
+            report = recover(directory, name, replay, live=True, torn_tail=torn, skip=skip)
             first = replay.take_in_flight()
             write_report(directory, report)
         else:
@@ -441,10 +639,19 @@ async def run_paper_session(
         counters = _Counters(session.bus)
         recorder = Recorder()
         recorder.attach(session.bus)
-        resume_after = {
-            (symbol, run.interval): start
-            for symbol, start in session.broker.snapshot().closed.items()
-        }
+        resume_after = (
+            {
+                (symbol, run.interval): start
+                for symbol, start in session.broker.snapshot().closed.items()
+            }
+            if isinstance(session, PaperSession)
+            else {}
+        )
+        user_stream = (
+            BinanceUserStream(ws_url_for(settings.binance.base_url), rest, venue=BINANCE_VENUE)
+            if live
+            else None
+        )
         stream = BinanceMarketStream(
             ws_url_for(settings.binance.base_url),
             rest,
@@ -508,6 +715,10 @@ async def run_paper_session(
                     tasks.cancel_scope.cancel()  # the stopper and signal watcher too
 
                 pump_scope: list[anyio.CancelScope] = []
+                if gateway is not None:
+                    await tasks.start(gateway.run, scheduler.publish)
+                if user_stream is not None:
+                    tasks.start_soon(_user_events, user_stream, scheduler, session)
                 tasks.start_soon(pump)
                 tasks.start_soon(stopper)
                 if handle_signals:

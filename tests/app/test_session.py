@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import app.cli_run
 from actors.messages import Instrument
 from app import cli
 from app.cli_run import CONFIRM_WORD, LiveRefusedError, add_command, check_live
-from app.session import build_paper_session, ws_url_for
-from app.settings import load_settings
+from app.session import SessionResult, build_paper_session, ws_url_for
+from app.settings import Settings, load_settings
+from venues.binance.signing import Credentials
 from venues.paper import PaperBroker
 
 KEYS = {"TICKDECK_BINANCE__API_KEY": "key", "TICKDECK_BINANCE__API_SECRET": "secret"}
@@ -111,16 +114,70 @@ def test_live_confirmed_passes_the_checks(live_config: Path) -> None:
 def test_live_from_the_command_line_is_refused_in_one_line(
     live_config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    started: list[str] = []
+
+    async def no_session(*args: object, **kwargs: object) -> None:
+        started.append("session")
+        raise AssertionError("a refused live run must not start a session")
+
+    monkeypatch.setattr(app.cli_run, "run_live_session", no_session)
+    for name in (*KEYS, "TICKDECK_BINANCE__PRIVATE_KEY_PATH"):
+        monkeypatch.delenv(name, raising=False)
     assert cli.main(["run", "--live"]) == 2
     assert "live config" in capsys.readouterr().err
     assert cli.main(["run", "--live", "--config", str(live_config), "--confirm-live"]) == 2
     assert "API keys" in capsys.readouterr().err
     for name, value in KEYS.items():
         monkeypatch.setenv(name, value)
-    # Every check passes: still refused, since this build has no live execution path.
-    assert cli.main(["run", "--live", "--config", str(live_config), "--confirm-live"]) == 2
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    assert cli.main(["run", "--live", "--config", str(live_config)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("tickdeck: error: live checks passed") and "secret" not in err
+    assert err.startswith("tickdeck: error: live mode needs confirmation") and "secret" not in err
+    assert started == []
+
+
+def test_live_with_every_check_passed_runs_a_live_session(
+    live_config: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[dict[str, Any]] = []
+
+    async def fake_session(
+        settings: Settings, name: str, credentials: Credentials, **options: Any
+    ) -> SessionResult:
+        calls.append({"settings": settings, "name": name, "credentials": credentials, **options})
+        return SessionResult(
+            session=name, directory=tmp_path, bars=3, fills=1, equity=None, last_seq=9,
+            snapshots_written=1, final_snapshot=None, recovery=None, reconciliation="passed",
+            halted="", cancelled_orders=0, open_orders=0, stop_reason="duration",
+            wall_seconds=0.1,
+        )  # fmt: skip
+
+    monkeypatch.setattr(app.cli_run, "run_live_session", fake_session)
+    for name, value in KEYS.items():
+        monkeypatch.setenv(name, value)
+    argv = ["run", "--live", "--config", str(live_config), "--confirm-live"]
+    argv += ["--data-dir", str(tmp_path), "--session", "s1", "--keep-orders"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("LIVE session s1: REAL ORDERS on https://api.binance.com")
+    assert "secret" not in out
+    (call,) = calls
+    assert call["name"] == "s1" and call["cancel_on_stop"] is False
+    assert call["settings"].binance.base_url == "https://api.binance.com"
+    assert call["credentials"].api_key == "key"
+
+
+def test_the_shipped_live_config_is_real_binance_with_small_limits() -> None:
+    path = Path(__file__).parents[2] / "configs" / "live-binance.toml"
+    settings = load_settings(path)
+    assert settings.binance.base_url == "https://api.binance.com"
+    assert "api_key" not in path.read_text().replace("TICKDECK_BINANCE__API_KEY", "")
+    assert settings.risk.max_order_notional <= 100
+    assert settings.risk.max_position_notional <= 1000
+    assert 0 < settings.risk.daily_loss_limit <= 100
 
 
 def test_run_needs_a_mode_and_a_positive_duration(capsys: pytest.CaptureFixture[str]) -> None:
