@@ -16,13 +16,20 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import strategies
+from actors.accountant import Accountant
+from actors.clock import SimClock
+from actors.order_manager import OrderManager
+from actors.risk import RiskManager
+from actors.scheduler import DeterministicScheduler
 from actors.strategy import StrategyHost
-from app.backtest import BacktestSession, backtest_instruments, build_backtest
+from app.backtest import backtest_instruments, build_backtest
 from app.cli_args import add_data_dir, param_arg, start_command
-from app.journaled import UnknownSessionError, journal_root, resume_settings
+from app.journaled import UnknownSessionError, journal_root, resume_settings, session_mode
+from app.session import build_paper_session, load_saved_instruments
 from app.settings import Settings
 from journal.errors import JournalError
 from journal.recovery import RecoveryReport, recover
@@ -59,10 +66,31 @@ def run_replay(args: argparse.Namespace) -> int:
         return _verify(settings, directory, args)
     if args.param:
         raise UnknownSessionError("--param only applies with --verify")
-    session = build_backtest(settings)
-    report = recover(directory, args.session, session.scheduler, until=args.until)
-    print(_describe_state(session, report))
+    mode = session_mode(directory)
+    if mode == "backtest":
+        session = build_backtest(settings)
+        scheduler = session.scheduler
+        report = recover(directory, args.session, scheduler, until=args.until)
+        books = _Books(session.accountant, session.order_manager, session.risk)
+    elif mode == "paper":
+        paper = build_paper_session(settings, load_saved_instruments(directory))
+        scheduler = DeterministicScheduler(paper.bus, SimClock(), paper.policy)
+        report = recover(directory, args.session, scheduler, until=args.until, live=True)
+        books = _Books(paper.accountant, paper.order_manager, paper.risk)
+    else:
+        raise UnknownSessionError(
+            f"{directory}: replaying the state of a {mode} session offline is not supported "
+            "yet (its venue's instruments and account come from the venue); --verify works"
+        )
+    print(_describe_state(scheduler.clock.now(), books, report))
     return 0
+
+
+@dataclass(frozen=True)
+class _Books:
+    accountant: Accountant
+    order_manager: OrderManager
+    risk: RiskManager
 
 
 def _verify(settings: Settings, directory: Path, args: argparse.Namespace) -> int:
@@ -93,11 +121,9 @@ def _describe_verify(name: str, params: dict[str, object], result: VerifyResult)
     return "\n".join(lines)
 
 
-def _describe_state(session: BacktestSession, report: RecoveryReport) -> str:
-    clock = session.scheduler.clock.now()
+def _describe_state(clock: int, books: _Books, report: RecoveryReport) -> str:
     at = dt.datetime.fromtimestamp(clock / 1e9, dt.UTC).isoformat(timespec="seconds")
-    accountant, order_manager = session.accountant, session.order_manager
-    risk = session.risk
+    accountant, order_manager, risk = books.accountant, books.order_manager, books.risk
     lines = [
         f"session {report.session} at seq {report.last_seq:,} ({at}): from the snapshot at seq "
         f"{report.snapshot_seq:,}, {report.replayed_frames:,} frames replayed in "

@@ -35,9 +35,20 @@ __all__ = [
     "resume_settings",
     "run_journaled",
     "save_config",
+    "session_mode",
 ]
 
 CONFIG_FILE = "config.toml"
+MODE_FILE = "mode"
+
+
+def session_mode(directory: Path) -> str:
+    """How the session in ``directory`` ran: backtest (also a session written before the
+    mode was recorded), paper or live."""
+    path = directory / MODE_FILE
+    return path.read_text(encoding="utf-8").strip() if path.is_file() else "backtest"
+
+
 _log = structlog.get_logger(__name__)
 
 
@@ -69,10 +80,12 @@ def resume_settings(data_dir: Path, session: str) -> Settings:
         raise ConfigError(f"{config}: {error}") from error
 
 
-def save_config(settings: Settings, directory: Path) -> None:
+def save_config(settings: Settings, directory: Path, mode: str = "backtest") -> None:
     """The resolved config beside the journal, whole or not at all: a session exists
-    once its config does."""
+    once its config does. ``mode`` (backtest, paper, live) tells a replay which actors
+    the journal's records were delivered to."""
     directory.mkdir(parents=True, exist_ok=True)
+    (directory / MODE_FILE).write_text(mode + "\n", encoding="utf-8")
     config = directory / CONFIG_FILE
     staged = config.with_name(CONFIG_FILE + ".tmp")
     staged.write_text(settings_to_toml(settings), encoding="utf-8")

@@ -52,7 +52,7 @@ import datetime as dt
 import json
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -61,6 +61,7 @@ from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
+import msgspec
 import structlog
 
 import strategies
@@ -142,6 +143,22 @@ def ws_url_for(base_url: str) -> str:
         return BINANCE_WS_URL
     scheme = "wss" if parts.scheme == "https" else "ws"
     return f"{scheme}://{parts.netloc}"
+
+
+INSTRUMENTS_FILE = "instruments.json"
+
+
+def save_instruments(directory: Path, instruments: Mapping[str, Instrument]) -> None:
+    """The venue's instruments as the session started with them: a replay rebuilds the
+    actors offline, without asking the venue again."""
+    ordered = [instruments[symbol] for symbol in sorted(instruments)]
+    (directory / INSTRUMENTS_FILE).write_bytes(msgspec.json.encode(ordered))
+
+
+def load_saved_instruments(directory: Path) -> dict[str, Instrument]:
+    path = directory / INSTRUMENTS_FILE
+    decoded = msgspec.json.decode(path.read_bytes(), type=list[Instrument])
+    return {instrument.symbol: instrument for instrument in decoded}
 
 
 def session_exists(settings: Settings, name: str) -> bool:
@@ -635,7 +652,8 @@ async def _run_session(
             first = replay.take_in_flight()
             write_report(directory, report)
         else:
-            save_config(settings, directory)
+            save_config(settings, directory, "live" if live else "paper")
+            save_instruments(directory, session.instruments)
         counters = _Counters(session.bus)
         recorder = Recorder()
         recorder.attach(session.bus)

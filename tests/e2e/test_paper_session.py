@@ -144,3 +144,22 @@ def test_run_command_with_an_in_process_simulator(
     assert "session cli:" in out and "startup reconciliation passed" in out
     assert "final snapshot" in out
     assert (tmp_path / "journal" / "cli" / "config.toml").is_file()
+
+
+async def test_replay_rebuilds_a_paper_session_offline_at_any_seq(
+    simulator: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = _settings(tmp_path, simulator.url)
+    with anyio.fail_after(20):
+        first = await run_paper_session(settings, SESSION, duration=SECONDS)
+    capsys.readouterr()
+    base = ["replay", SESSION, "--data-dir", str(tmp_path)]
+    # Offline: the venue's instruments come from the session directory, not the venue.
+    assert await anyio.to_thread.run_sync(cli.main, base) == 0
+    whole = capsys.readouterr().out
+    assert f"at seq {first.last_seq:,}" in whole
+    assert "risk      ACTIVE" in whole
+    middle = first.last_seq // 2
+    assert await anyio.to_thread.run_sync(cli.main, [*base, "--until", str(middle)]) == 0
+    part = capsys.readouterr().out
+    assert f"at seq {middle:,}" in part
