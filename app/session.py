@@ -657,14 +657,10 @@ async def _run_session(
         counters = _Counters(session.bus)
         recorder = Recorder()
         recorder.attach(session.bus)
-        resume_after = (
-            {
-                (symbol, run.interval): start
-                for symbol, start in session.broker.snapshot().closed.items()
-            }
-            if isinstance(session, PaperSession)
-            else {}
-        )
+        # Where the market stream goes on from: the last closed bar the bar builder took
+        # (empty for a new session), so no bar is missed or doubled across the restart.
+        last_base = session.bus.actors["bar_builder"].snapshot().last_base
+        resume_after = {(symbol, run.interval): start for symbol, start in last_base.items()}
         user_stream = (
             BinanceUserStream(ws_url_for(settings.binance.base_url), rest, venue=BINANCE_VENUE)
             if live

@@ -14,7 +14,7 @@ import anyio
 import pytest
 
 import app.session
-from actors.messages import ExecutionReport, Halt, Resume, SubmitOrder
+from actors.messages import BarUpdate, ExecutionReport, Halt, Resume, SubmitOrder
 from app import cli
 from app.session import STARTUP_HALT_REASON, VENUE_START_FILE, run_live_session
 from app.settings import Settings, load_settings
@@ -158,6 +158,13 @@ async def test_live_session_trades_on_the_venue_and_resumes_without_resending(
     assert sent_during_replay == []  # the gateway is skipped by the replay
     assert all(durable for _, durable in watch.placed[placed_before:])
     assert second.last_seq > first.last_seq
+    # The market stream went on from the last closed bar of the first run: none twice.
+    starts = [
+        r.message.bar.start
+        for r in JournalReader(directory)
+        if type(r.message) is BarUpdate and r.message.closed
+    ]
+    assert starts == sorted(set(starts))
 
 
 def test_live_command_runs_against_the_simulator(
