@@ -65,10 +65,12 @@ __all__ = [
     "OrderStatusReport",
     "OrderTicket",
     "OrderType",
+    "PauseStrategy",
     "PositionChanged",
     "QuoteTick",
     "Reconcile",
     "Resume",
+    "ResumeStrategy",
     "RiskBreach",
     "RiskRejected",
     "RiskState",
@@ -560,6 +562,20 @@ class Cancel(Message):
 
 class SaveSnapshot(Message):
     pass
+
+
+class PauseStrategy(Message):
+    """Stop a strategy's new decisions: it still sees every bar (its indicators stay
+    current) but its intents are dropped until ``ResumeStrategy``. Orders already
+    working are left alone; CancelAll or FlattenAll deal with those."""
+
+    strategy: str
+    reason: str = "operator"
+
+
+class ResumeStrategy(Message):
+    strategy: str
+    reason: str = "operator"
 
 
 class Recovered(Message):

@@ -7,7 +7,7 @@ actor changing, and the dependency arrows of DESIGN.md §1 point one way.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
@@ -88,6 +88,11 @@ class StrategyPlugin(Protocol):
     def on_fill(self, fill: Fill, ctx: StrategyContext) -> Decisions: ...
 
     def on_position(self, position: PositionChanged, ctx: StrategyContext) -> Decisions: ...
+
+    def indicators(self, symbol: str) -> Mapping[str, float]:
+        """The plug-in's indicator values for ``symbol`` now (empty when it has none or
+        they are not ready): what a chart draws beside the bars."""
+        ...
 
 
 class MarketData(Protocol):

@@ -18,9 +18,11 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import msgspec
+import structlog
 
 from actors.actor import Actor
 from actors.messages import (
+    Alert,
     Bar,
     Fill,
     Instrument,
@@ -30,7 +32,9 @@ from actors.messages import (
     OrderRejected,
     OrderTicket,
     OrderType,
+    PauseStrategy,
     PositionChanged,
+    ResumeStrategy,
     RiskRejected,
     Side,
     Signal,
@@ -42,6 +46,7 @@ from actors.ports import Decisions, StrategyPlugin
 __all__ = ["HostedOrder", "StrategyHost", "StrategyHostState", "UnknownInstrumentError"]
 
 _ZERO = Decimal(0)
+_log = structlog.get_logger(__name__)
 
 
 class HostedOrder(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -64,6 +69,7 @@ class StrategyHostState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     in_flight: dict[str, dict[str, tuple[Decimal, ...]]]
     orders: dict[str, HostedOrder]
     plugins: dict[str, Any]
+    paused: tuple[str, ...] = ()
 
 
 class UnknownInstrumentError(KeyError):
@@ -121,13 +127,22 @@ class StrategyHost(Actor):
     state_type = StrategyHostState
 
     def __init__(
-        self, plugins: Sequence[StrategyPlugin], instruments: Mapping[str, Instrument]
+        self,
+        plugins: Sequence[StrategyPlugin],
+        instruments: Mapping[str, Instrument],
+        *,
+        indicators: bool = False,
     ) -> None:
+        """``indicators``: after each bar, publish every plug-in's indicator values as
+        ``Signal``s, for a session's charts (a backtest has no screen to pay for them)."""
         super().__init__()
         self.plugins = list(plugins)
         self.instruments = dict(instruments)
+        self.publish_indicators = indicators
         self.positions: dict[str, Decimal] = {}
         self.working: dict[tuple[str, str], Decimal] = {}
+        self.paused: set[str] = set()
+        self.dropped_intents = 0
         self._orders: dict[str, tuple[str, str, Decimal]] = {}
         self._in_flight: dict[tuple[str, str], deque[Decimal]] = {}
         self._contexts = {plugin.name: _Context(self, plugin.name) for plugin in self.plugins}
@@ -162,6 +177,7 @@ class StrategyHost(Actor):
                 for client_order_id, (strategy, symbol, remaining) in self._orders.items()
             },
             plugins={plugin.name: plugin.snapshot() for plugin in self.plugins},
+            paused=tuple(sorted(self.paused)),
         )
 
     def restore(self, state: StrategyHostState) -> None:
@@ -191,6 +207,7 @@ class StrategyHost(Actor):
             client_order_id: (order.strategy, order.symbol, order.remaining)
             for client_order_id, order in state.orders.items()
         }
+        self.paused = set(state.paused)
         for plugin, plugin_state in plugin_states:
             plugin.restore(plugin_state)
 
@@ -198,7 +215,17 @@ class StrategyHost(Actor):
         """Publish intents and count them as working at once, so a decision taken
         before risk and the order manager have answered still sees them."""
         if decisions:
+            paused = self.paused
             for intent in decisions:
+                if paused and intent.strategy in paused:
+                    self.dropped_intents += 1
+                    _log.info(
+                        "strategy.intent_dropped_paused",
+                        strategy=intent.strategy,
+                        symbol=intent.ticket.symbol,
+                        side=intent.ticket.side.value,
+                    )
+                    continue
                 ticket = intent.ticket
                 signed = ticket.quantity if ticket.side is Side.BUY else -ticket.quantity
                 key = (intent.strategy, ticket.symbol)
@@ -215,6 +242,32 @@ class StrategyHost(Actor):
                     decisions = plugin.on_bar(bar, ctx)
                     if decisions:
                         self._decide(decisions)
+                    if self.publish_indicators:
+                        for name, value in plugin.indicators(bar.symbol).items():
+                            ctx.signal(bar.symbol, name, value)
+
+    def on_pause_strategy(self, command: PauseStrategy) -> None:
+        if self._known(command.strategy, "pause"):
+            self.paused.add(command.strategy)
+            _log.info("strategy.paused", strategy=command.strategy, reason=command.reason)
+
+    def on_resume_strategy(self, command: ResumeStrategy) -> None:
+        if self._known(command.strategy, "resume"):
+            self.paused.discard(command.strategy)
+            _log.info("strategy.resumed", strategy=command.strategy, reason=command.reason)
+
+    def _known(self, strategy: str, what: str) -> bool:
+        """A command naming no hosted strategy is refused out loud, not ignored."""
+        if strategy in self._contexts:
+            return True
+        hosted = ", ".join(sorted(self._contexts))
+        self.publish(
+            Alert(
+                ts=self.clock.now(), level="warning", source=self.name,
+                text=f"cannot {what} strategy {strategy!r}: this session runs {hosted}",
+            )
+        )  # fmt: skip
+        return False
 
     def on_trade_tick(self, tick: TradeTick) -> None:
         for plugin, ctx in self._tick_routes.get(tick.symbol, ()):

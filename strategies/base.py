@@ -122,3 +122,7 @@ class Strategy:
 
     def on_position(self, position: PositionChanged, ctx: StrategyContext) -> Decisions:
         return None
+
+    def indicators(self, symbol: str) -> Mapping[str, float]:
+        """Indicator values to chart beside the bars (a session's market screen)."""
+        return {}

@@ -98,6 +98,13 @@ class SmaCross(Strategy):
                 return (ctx.market(symbol, Side.SELL, sellable, tag="cross_down"),)
         return None
 
+    def indicators(self, symbol: str) -> dict[str, float]:
+        averages = self._averages.get(symbol)
+        fast, slow = (averages.fast, averages.slow) if averages is not None else (None, None)
+        if fast is None or slow is None:
+            return {}
+        return {f"sma_{self.params.fast}": fast, f"sma_{self.params.slow}": slow}
+
     def _start_averages(self, symbol: str, ctx: StrategyContext) -> MovingAverageCross:
         """Prices are averaged in ticks, so the averages wait for the instrument."""
         params: SmaCrossParams = self.params

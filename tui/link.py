@@ -1,0 +1,54 @@
+"""The UI's one way to a session: read its newest ``DeskView``, send it commands.
+
+A ``DeskLink`` hides where the session runs. ``app.desk_host.LocalDesk`` runs it
+in this process (on its own thread, so rendering never holds up an actor);
+``RemoteDesk`` (``tui.remote``) talks to ``tickdeck serve`` over its control API.
+The UI polls ``view()`` on its own timer (at most ten redraws a second) instead of
+being pushed every change: a busy market costs the UI nothing extra.
+
+Commands are catalog messages (``COMMANDS``); the UI sends them with ``ts=0`` and
+the session stamps them with its clock, publishes them on its bus, and so
+journals them like anything else.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from actors.messages import (
+    Cancel,
+    CancelAll,
+    FlattenAll,
+    Halt,
+    PauseStrategy,
+    Reconcile,
+    Resume,
+    ResumeStrategy,
+    SaveSnapshot,
+)
+from tui.view import DeskView
+
+__all__ = ["COMMANDS", "Command", "DeskLink", "LinkError"]
+
+Command = (
+    Halt | Resume | FlattenAll | CancelAll | Cancel | PauseStrategy | ResumeStrategy
+    | SaveSnapshot | Reconcile
+)  # fmt: skip
+COMMANDS: tuple[type[Command], ...] = (
+    Halt, Resume, FlattenAll, CancelAll, Cancel, PauseStrategy, ResumeStrategy,
+    SaveSnapshot, Reconcile,
+)  # fmt: skip
+
+
+class LinkError(RuntimeError):
+    """The session cannot be reached (stopped, or the control API refused us)."""
+
+
+class DeskLink(Protocol):
+    def view(self) -> DeskView | None:
+        """The newest view of the session (None until its first)."""
+        ...
+
+    async def command(self, command: Command) -> None:
+        """Publish ``command`` on the session's bus; raises ``LinkError`` if it cannot."""
+        ...
