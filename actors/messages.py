@@ -265,12 +265,15 @@ class OrderTicket(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
 
 class Signal(Message):
-    """A strategy's named observation (an indicator value, a cross), for the record."""
+    """A strategy's named observation (an indicator value, a cross), for the record.
+    ``kind`` is "indicator" for a value a chart draws beside the bars (see
+    ``StrategyHost(indicators=True)``), "" for anything else."""
 
     strategy: str
     symbol: str
     name: str
     value: float
+    kind: str = ""
 
 
 class OrderIntent(Message):

@@ -243,8 +243,18 @@ class StrategyHost(Actor):
                     if decisions:
                         self._decide(decisions)
                     if self.publish_indicators:
-                        for name, value in plugin.indicators(bar.symbol).items():
-                            ctx.signal(bar.symbol, name, value)
+                        self._chart(plugin, bar)
+
+    def _chart(self, plugin: StrategyPlugin, bar: Bar) -> None:
+        """Stamped with the bar's close time, so a chart places each value on its bar
+        however late the bar is handled."""
+        for name, value in plugin.indicators(bar.symbol).items():
+            self.publish(
+                Signal(
+                    ts=bar.ts, strategy=plugin.name, symbol=bar.symbol, name=name, value=value,
+                    kind="indicator",
+                )
+            )  # fmt: skip
 
     def on_pause_strategy(self, command: PauseStrategy) -> None:
         if self._known(command.strategy, "pause"):

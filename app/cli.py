@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -29,6 +29,7 @@ from app import (
     cli_run,
     cli_simulator,
     cli_sql,
+    cli_tui,
 )
 from app.backtest import BacktestResult, run_backtest, utc_ns
 from app.cli_args import date_arg, param_arg
@@ -52,6 +53,7 @@ COMMANDS = (
     cli_backfill,
     cli_simulator,
     cli_run,
+    cli_tui,
 )
 
 USER_ERRORS: tuple[type[Exception], ...] = (
@@ -83,7 +85,8 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="tickdeck",
-        description="A crypto trading desk for one person. With no command: the demo backtest.",
+        description="A crypto trading desk for one person. With no command: the demo, a "
+        "paper session under the terminal UI.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -248,9 +251,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        args = parser.parse_args(["backtest"])
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            print("no terminal to draw the UI on: running the demo backtest instead")
+            args = parser.parse_args(["backtest"])
+        else:
+            return _guarded(lambda: cli_tui.run_demo(_ensure_demo_data))
+    return _guarded(lambda: args.handler(args))
+
+
+def _guarded(command: Callable[[], int]) -> int:
     try:
-        return int(args.handler(args))
+        return int(command())
     except (*USER_ERRORS, UsageError) as error:
         print(f"tickdeck: error: {error}", file=sys.stderr)
         return 2

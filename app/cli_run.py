@@ -33,6 +33,7 @@ from app.journaled import resume_settings
 from app.logs import configure_logging
 from app.session import (
     SessionResult,
+    simulated_venue,
     new_live_session_name,
     run_live_session,
     run_paper_session,
@@ -41,7 +42,6 @@ from app.session import (
 from app.settings import Settings, load_settings
 from venues.binance.errors import BinanceError
 from venues.binance.signing import Credentials, CredentialsError, credentials_from_env
-from venues.simulator import SimulatorConfig, run_simulator
 
 __all__ = [
     "CONFIRM_WORD",
@@ -225,12 +225,9 @@ async def _venue(args: argparse.Namespace, settings: Settings) -> AsyncIterator[
     if not args.simulator:
         yield settings
         return
-    async with run_simulator(
-        SimulatorConfig(speed=args.simulator_speed, symbols=tuple(settings.backtest.symbols))
-    ) as simulator:
-        print(f"simulator   {simulator.url} (speed {args.simulator_speed:g})")
-        binance = settings.binance.model_copy(update={"base_url": simulator.url})
-        yield settings.model_copy(update={"binance": binance})
+    async with simulated_venue(settings, args.simulator_speed) as simulated:
+        print(f"simulator   {simulated.binance.base_url} (speed {args.simulator_speed:g})")
+        yield simulated
 
 
 async def _run(args: argparse.Namespace, settings: Settings, name: str) -> SessionResult:

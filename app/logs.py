@@ -15,6 +15,7 @@ import json as json_module
 import logging
 import re
 import sys
+from collections import deque
 from collections.abc import Mapping, MutableMapping
 from decimal import Decimal
 from typing import Any, Final, TextIO
@@ -23,9 +24,12 @@ from urllib.parse import quote
 import structlog
 from pydantic import BaseModel, SecretBytes, SecretStr
 
+from tui.view import LogLine
+
 __all__ = [
     "LOG_LEVELS",
     "MASK",
+    "LogTail",
     "Redactor",
     "configure_logging",
     "redact",
@@ -107,6 +111,7 @@ class Redactor:
 
 _REDACTOR: Final = Redactor()
 _handler: logging.Handler | None = None
+_tail: logging.Handler | None = None
 
 
 def register_secret(value: str | SecretStr) -> None:
@@ -122,24 +127,70 @@ def redact(
     return _REDACTOR(logger, method_name, event_dict)
 
 
-def configure_logging(level: str, json: bool = True, stream: TextIO = sys.stderr) -> None:
-    """Send structlog and stdlib logging at ``level`` and above to ``stream``, redacted.
-
-    ``json`` selects JSON lines (timestamp in ISO UTC, level, logger, event, bound
-    context); otherwise a console layout for a human at a terminal. Calling it
-    again replaces the previous configuration.
-    """
-    global _handler
-    name = level.upper()
-    if name not in LOG_LEVELS:
-        raise ValueError(f"unknown log level {level!r}; known: {', '.join(LOG_LEVELS)}")
-    number = logging.getLevelNamesMapping()[name]
-    stamped: list[structlog.typing.Processor] = [
+def _stamped() -> list[structlog.typing.Processor]:
+    return [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+
+
+class LogTail(logging.Handler):
+    """The newest log events, redacted, as ``LogLine``s: the terminal UI's log tail.
+
+    It is a second handler beside the stream's, fed by the same records through the same
+    redaction, so the screen shows what the log file holds and never more.
+    """
+
+    def __init__(self, capacity: int = 200) -> None:
+        super().__init__()
+        self._lines: deque[LogLine] = deque(maxlen=capacity)
+        self.setFormatter(
+            structlog.stdlib.ProcessorFormatter(
+                foreign_pre_chain=_stamped(),
+                processors=[
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info,
+                    redact,
+                    structlog.processors.JSONRenderer(serializer=json_module.dumps, default=str),
+                ],
+            )
+        )
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            fields = json_module.loads(self.format(record))
+        except Exception:
+            self.handleError(record)
+            return
+        level = str(fields.pop("level", record.levelname.lower()))
+        event = str(fields.pop("event", ""))
+        for key in ("timestamp", "logger"):
+            fields.pop(key, None)
+        text = " ".join(f"{key}={value}" for key, value in fields.items())
+        self._lines.append(LogLine(wall=record.created, level=level, event=event, text=text))
+
+    def lines(self) -> tuple[LogLine, ...]:
+        return tuple(self._lines)
+
+
+def configure_logging(
+    level: str, json: bool = True, stream: TextIO = sys.stderr, tail: LogTail | None = None
+) -> None:
+    """Send structlog and stdlib logging at ``level`` and above to ``stream``, redacted,
+    and to ``tail`` too when given (the terminal UI's log tail).
+
+    ``json`` selects JSON lines (timestamp in ISO UTC, level, logger, event, bound
+    context); otherwise a console layout for a human at a terminal. Calling it
+    again replaces the previous configuration.
+    """
+    global _handler, _tail
+    name = level.upper()
+    if name not in LOG_LEVELS:
+        raise ValueError(f"unknown log level {level!r}; known: {', '.join(LOG_LEVELS)}")
+    number = logging.getLevelNamesMapping()[name]
+    stamped = _stamped()
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer(serializer=json_module.dumps, default=str)
         if json
@@ -157,9 +208,13 @@ def configure_logging(level: str, json: bool = True, stream: TextIO = sys.stderr
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
     root = logging.getLogger()
-    if _handler is not None:
-        root.removeHandler(_handler)
+    for previous in (_handler, _tail):
+        if previous is not None:
+            root.removeHandler(previous)
     root.addHandler(handler)
+    if tail is not None:
+        root.addHandler(tail)
+    _tail = tail
     root.setLevel(number)
     _handler = handler
     structlog.configure(

@@ -48,15 +48,16 @@ Settings used: ``backtest.symbols``, ``backtest.interval``, ``backtest.initial_c
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import signal
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 from urllib.parse import urlsplit
 
 import anyio
@@ -106,12 +107,15 @@ from venues.binance.signing import Credentials
 from venues.binance.stream import BINANCE_WS_URL, BinanceMarketStream
 from venues.binance.user_stream import BinanceUserStream, UserStreamConnected
 from venues.paper import VENUE, PaperBroker
+from venues.simulator import SimulatorConfig, run_simulator
 
 __all__ = [
     "STARTUP_HALT_REASON",
     "VENUE_START_FILE",
     "LiveSession",
     "PaperSession",
+    "SessionContext",
+    "SessionObserver",
     "SessionResult",
     "build_live_session",
     "build_paper_session",
@@ -119,6 +123,7 @@ __all__ = [
     "run_live_session",
     "run_paper_session",
     "session_exists",
+    "simulated_venue",
     "ws_url_for",
 ]
 
@@ -207,6 +212,36 @@ class SessionResult:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class SessionContext:
+    """A running session, as its observers (the desk monitor, the control API) see it.
+    ``started`` is set once startup reconciliation is done and market data flow; ``stop``
+    asks the session to stop cleanly."""
+
+    name: str
+    mode: str  # "paper" or "live"
+    directory: Path
+    settings: Settings
+    session: PaperSession | LiveSession
+    scheduler: LiveScheduler
+    writer: JournalWriter
+    runner: _Runner
+    recovery: RecoveryReport | None
+    started: anyio.Event
+    stop: anyio.Event
+    started_wall: float
+
+
+class SessionObserver(Protocol):
+    """Something that watches (and may command) a running session from its event loop:
+    ``attach`` runs before the first message (taps subscribed there see everything),
+    ``run`` as a task beside the actors until the session ends and cancels it."""
+
+    def attach(self, context: SessionContext) -> None: ...
+
+    async def run(self) -> None: ...
+
+
 def _policy(settings: Settings) -> RestartPolicy:
     rt = settings.runtime
     return RestartPolicy(
@@ -236,7 +271,7 @@ def build_paper_session(settings: Settings, instruments: dict[str, Instrument]) 
     actors = [
         broker,
         BarBuilder(base_interval=run.interval),
-        StrategyHost([plugin], instruments),
+        StrategyHost([plugin], instruments, indicators=True),
         risk,
         order_manager,
         accountant,
@@ -290,6 +325,7 @@ def build_live_session(
         initial_balances.get(run.quote_asset, Decimal(0)),
         mark_interval=run.interval,
         price_increments={symbol: spec.tick_size for symbol, spec in instruments.items()},
+        base_assets={symbol: spec.base for symbol, spec in instruments.items()},
     )
     risk = wiring.risk_manager(settings)
     reconciler = Reconciler(
@@ -303,7 +339,7 @@ def build_live_session(
     actors = [
         gateway,
         BarBuilder(base_interval=run.interval),
-        StrategyHost([plugin], instruments),
+        StrategyHost([plugin], instruments, indicators=True),
         risk,
         order_manager,
         accountant,
@@ -538,7 +574,18 @@ async def _user_events(
 ) -> None:
     """The user data stream onto the bus: execution reports as they come; after a
     reconnect that may have lost events, a ``QueryOrder`` for every order still open
-    (the gateway answers with its reports; the order manager ignores repeats)."""
+    (the gateway answers with its reports, fills included; the order manager, the
+    accountant and the reconciler each ignore a trade id they have counted).
+
+    The balance events (``outboundAccountPosition``, ``balanceUpdate``) are not put on
+    the bus, on purpose: the books are built from fills alone, and the venue's balances
+    are compared with them by the reconciler, periodically and at startup, from a
+    ``GET /api/v3/account`` answered together with the trade list it must agree with.
+    A balance event is a venue balance at an instant that no fill on the bus marks, so
+    comparing with it would report every fill still in flight as a drift; and a
+    ``balanceUpdate`` (a deposit, a withdrawal) shows at the next reconciliation as a
+    balance drift, which is how an operator should hear of money moved outside trading.
+    """
     try:
         async with stream:
             async for event in stream:
@@ -577,13 +624,14 @@ async def run_paper_session(
     stop: anyio.Event | None = None,
     handle_signals: bool = False,
     reconcile_timeout: float = DEFAULT_RECONCILE_TIMEOUT,
+    observers: Sequence[SessionObserver] = (),
 ) -> SessionResult:
     """Run (or resume) the paper session ``name`` until ``duration`` seconds have passed,
     ``stop`` is set, or (``handle_signals``) SIGINT/SIGTERM; see the module docstring."""
     return await _run_session(
         settings, name, None,
         duration=duration, cancel_on_stop=cancel_on_stop, stop=stop,
-        handle_signals=handle_signals, reconcile_timeout=reconcile_timeout,
+        handle_signals=handle_signals, reconcile_timeout=reconcile_timeout, observers=observers,
     )  # fmt: skip
 
 
@@ -597,13 +645,14 @@ async def run_live_session(
     stop: anyio.Event | None = None,
     handle_signals: bool = False,
     reconcile_timeout: float = DEFAULT_RECONCILE_TIMEOUT,
+    observers: Sequence[SessionObserver] = (),
 ) -> SessionResult:
     """Run (or resume) the live session ``name`` on ``settings.binance.base_url`` with
     ``credentials``: real orders. The caller has done the live checks (``app.cli_run``)."""
     return await _run_session(
         settings, name, credentials,
         duration=duration, cancel_on_stop=cancel_on_stop, stop=stop,
-        handle_signals=handle_signals, reconcile_timeout=reconcile_timeout,
+        handle_signals=handle_signals, reconcile_timeout=reconcile_timeout, observers=observers,
     )  # fmt: skip
 
 
@@ -617,10 +666,12 @@ async def _run_session(
     stop: anyio.Event | None,
     handle_signals: bool,
     reconcile_timeout: float,
+    observers: Sequence[SessionObserver],
 ) -> SessionResult:
     """A paper session (``credentials`` None) or a live one; see the module docstring."""
     live = credentials is not None
     wall_start = time.perf_counter()
+    started_wall = time.time()
     stop = stop or anyio.Event()
     directory = journal_root(settings) / name
     resuming = (directory / CONFIG_FILE).is_file()
@@ -701,6 +752,14 @@ async def _run_session(
             )  # fmt: skip
             send, receive = anyio.create_memory_object_stream[Message](_CHANNEL_CAPACITY)
             started = anyio.Event()
+            context = SessionContext(
+                name=name, mode="live" if live else "paper", directory=directory,
+                settings=settings, session=session, scheduler=scheduler, writer=writer,
+                runner=runner, recovery=report, started=started, stop=stop,
+                started_wall=started_wall,
+            )  # fmt: skip
+            for observer in observers:
+                observer.attach(context)
             stop_reason = ""
             signals: list[str] = []
             async with anyio.create_task_group() as tasks:
@@ -733,6 +792,8 @@ async def _run_session(
                     await tasks.start(gateway.run, scheduler.publish)
                 if user_stream is not None:
                     tasks.start_soon(_user_events, user_stream, scheduler, session)
+                for observer in observers:
+                    tasks.start_soon(observer.run)
                 tasks.start_soon(pump)
                 tasks.start_soon(stopper)
                 if handle_signals:
@@ -760,6 +821,16 @@ async def _run_session(
         wall_seconds=time.perf_counter() - wall_start,
         drifts=len(counters.drifts),
     )
+
+
+@contextlib.asynccontextmanager
+async def simulated_venue(settings: Settings, speed: float) -> AsyncIterator[Settings]:
+    """A loopback exchange simulator for ``settings``' symbols, running while the context
+    is open, and ``settings`` pointed at it: how a paper session runs with no internet."""
+    config = SimulatorConfig(speed=speed, symbols=tuple(settings.backtest.symbols))
+    async with run_simulator(config) as simulator:
+        binance = settings.binance.model_copy(update={"base_url": simulator.url})
+        yield settings.model_copy(update={"binance": binance})
 
 
 def _halt_reason(risk: RiskManager, recorder: Recorder) -> str:

@@ -26,7 +26,7 @@ from decimal import Decimal
 from enum import Enum
 from pathlib import Path, PurePath
 from types import UnionType
-from typing import Annotated, Any, Final, Union, get_args, get_origin
+from typing import Annotated, Any, Final, Literal, Union, get_args, get_origin
 
 import tomli_w
 from pydantic import (
@@ -54,6 +54,7 @@ __all__ = [
     "ENV_PREFIX",
     "BacktestSettings",
     "ConfigError",
+    "ControlSettings",
     "DataSettings",
     "ExchangeSettings",
     "InstrumentSettings",
@@ -63,6 +64,7 @@ __all__ = [
     "RuntimeSettings",
     "Settings",
     "StrategySettings",
+    "TuiSettings",
     "load_settings",
     "settings_to_toml",
 ]
@@ -264,6 +266,33 @@ with warnings.catch_warnings():
             return level
 
 
+class TuiSettings(BaseModel):
+    """The terminal UI of a session run in this process (``tickdeck`` / ``tickdeck tui``).
+    ``on_error``: when the UI itself fails, ``"headless"`` keeps the session running
+    without a screen (Ctrl-C then stops it cleanly), ``"stop"`` stops it cleanly with a
+    final snapshot. Quitting the UI stops such a session either way; ``tickdeck serve``
+    runs one that outlives its UIs."""
+
+    model_config = _model_config()
+
+    on_error: Literal["headless", "stop"] = "headless"
+    simulator_speed: float = Field(default=60.0, gt=0, allow_inf_nan=False)
+
+
+class ControlSettings(BaseModel):
+    """``tickdeck serve``'s control API: loopback TCP at ``host``:``port`` (0: any free
+    port), or a unix socket at ``unix_socket`` when set. Every request needs the token,
+    which is ``TICKDECK_CONTROL__TOKEN`` from the environment (only) or else generated,
+    and is written only to the session's ``control.json`` (owner-only permissions)."""
+
+    model_config = _model_config()
+
+    host: Literal["127.0.0.1", "::1", "localhost"] = "127.0.0.1"
+    port: int = Field(default=8766, ge=0, le=65535)
+    unix_socket: Path | None = None
+    token: SecretStr | None = None
+
+
 class Settings(BaseSettings):
     """The whole resolved config. Build it with ``load_settings``: the environment
     prefix and delimiter live here, but reading them is ``load_settings``'s job."""
@@ -291,6 +320,8 @@ class Settings(BaseSettings):
     journal: JournalSettings = JournalSettings()
     binance: BinanceSettings = BinanceSettings()
     log: LogSettings = LogSettings()
+    tui: TuiSettings = TuiSettings()
+    control: ControlSettings = ControlSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -337,7 +368,11 @@ class Settings(BaseSettings):
 # --- loading ------------------------------------------------------------------------------
 
 # Keys whose values are secrets: accepted from the environment only, never from a file.
-SECRET_KEYS: tuple[Key, ...] = (("binance", "api_key"), ("binance", "api_secret"))
+SECRET_KEYS: tuple[Key, ...] = (
+    ("binance", "api_key"),
+    ("binance", "api_secret"),
+    ("control", "token"),
+)
 
 
 def load_settings(

@@ -78,5 +78,6 @@ def test_indicator_signals_only_when_asked_for() -> None:
     values = {(m.ts, m.name): m.value for m in charted_out if isinstance(m, Signal)}
     # the slow window (3) fills on the third bar: from then on both averages each bar
     assert sorted({name for _, name in values}) == ["sma_2", "sma_3"]
+    assert all(m.kind == "indicator" for m in charted_out if isinstance(m, Signal))
     last = max(ts for ts, _ in values)
     assert values[(last, "sma_2")] == 9.5 and values[(last, "sma_3")] == (10 + 10 + 9) / 3

@@ -242,15 +242,16 @@ def test_the_installed_command_runs_sample_data_then_a_backtest(tmp_path: Path) 
     assert {path.name for path in (tmp_path / run_dir).iterdir()} == set(RUN_FILES)
 
 
-def test_bare_tickdeck_generates_the_sample_data_says_so_and_runs_the_demo(
+def test_bare_tickdeck_without_a_terminal_runs_the_demo_backtest_on_generated_data(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)  # pytest captures stdout: no terminal to draw the UI on
 
     status, out, err = _run(capsys, [])
 
     assert status == 0, err
-    first_line, *_ = out.splitlines()
+    said, first_line, *_ = out.splitlines()
+    assert said == "no terminal to draw the UI on: running the demo backtest instead"
     assert first_line.startswith("First run: generated 30 days of sample BTCUSDT 1m bars")
     assert (tmp_path / "data" / "lake" / "bars_1m" / "symbol=BTCUSDT").is_dir()
     _assert_metrics_table(out)
