@@ -19,13 +19,35 @@ A close is a float, and it is marked at the decimal it prints as. Printing a flo
 half a microsecond, so a close on the symbol's price grid is read with integer arithmetic
 instead (``_market_value`` shows why that is the same decimal); any other close is
 printed, so the grid only decides the speed, never the value.
+
+Fees come in three assets, and the books hold only the quote asset's cash and the
+symbols' positions (Binance charges a trade's commission in the asset it brings in, or
+in BNB):
+
+- in the quote asset: cash pays it, ``fees`` counts it;
+- in the base asset of the fill's symbol: the position moves by the quantity net of it
+  (a buy of 0.01 BTC paying 0.00001 BTC holds 0.00999 BTC, what the venue holds; a sell
+  paying in its base gives up quantity plus fee), and its value at the fill's price,
+  ``fee x price``, is the fee booked in ``fees`` and in the round trip's PnL. Such a fill
+  is booked exactly as a fill of the net quantity at the same price paying ``fee x
+  price`` in the quote asset: the cash moved is the same (a buy pays quantity x price
+  for what it received and its fee together), so equity = cash + position x price stays
+  exact, and the lot holds the net quantity at the fill's price, FIFO as ever, its fee
+  in ``fees`` like any other (realized PnL is gross of fees, as for quote fees);
+- in another asset the account pays fees in (``fee_assets``, BNB by default): the books
+  cannot value it, so it is kept as that asset's balance change (``fee_balances``,
+  negative: spent) and counted nowhere else: not in cash, ``fees``, PnL or equity (it
+  is valued at zero). The reconciler checks it against the venue's balance of the asset.
+
+Any other fee asset (the symbol's base cannot be told, or an asset nobody declared) is
+refused with ``FeeAssetError``: guessing would misstate the books.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from decimal import Context, Decimal, getcontext, localcontext, setcontext
 from itertools import islice
 from typing import Final
@@ -40,6 +62,7 @@ from actors.messages import Bar, DailyPnl, EndOfData, EquityMarked, Fill, Positi
 from actors.money import EXACT
 
 __all__ = [
+    "DEFAULT_FEE_ASSETS",
     "Accountant",
     "AccountantState",
     "FeeAssetError",
@@ -50,6 +73,9 @@ __all__ = [
 ]
 
 _log = structlog.get_logger(__name__)
+
+DEFAULT_FEE_ASSETS: Final = ("BNB",)
+"""Assets an account may pay fees in besides the traded ones (Binance: BNB)."""
 
 _AVERAGE: Final = Context(prec=28)
 # Bound once for the hot path: cheaper than looking the method up on every call.
@@ -70,8 +96,9 @@ _EPOCH: Final = dt.date(1970, 1, 1)
 
 
 class FeeAssetError(ValueError):
-    """A fill charged its fee in an asset other than the account's quote asset: the
-    books keep one cash balance, so such a fee cannot be booked without a price for it."""
+    """A fill charged its fee in an asset that is neither the quote asset, the base
+    asset of its symbol, nor a declared fee asset (the module docstring): the books
+    cannot tell what it cost, so they refuse it rather than misstate the account."""
 
 
 class InvalidFillError(ValueError):
@@ -177,6 +204,7 @@ class AccountantState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     day_start_equity: Decimal
     day_end: int
     round_trips: tuple[RoundTrip, ...]
+    fee_balances: dict[str, Decimal] = msgspec.field(default_factory=dict)
 
 
 def _grid(increment: Decimal) -> tuple[float, Decimal]:
@@ -349,6 +377,10 @@ class Accountant(Actor):
 
     ``price_increments`` (symbol -> tick size) only makes marks faster: a close with no
     more decimals than its symbol's increment is read without printing it.
+
+    ``base_assets`` (symbol -> base asset) tells a fee in the base asset apart; a symbol
+    not in it is split at the quote asset (``BTCUSDT`` -> ``BTC``). ``fee_assets`` are
+    the other assets the account may pay fees in (the module docstring).
     """
 
     name = "accountant"
@@ -360,10 +392,15 @@ class Accountant(Actor):
         initial_cash: Decimal,
         mark_interval: str = "1m",
         price_increments: Mapping[str, Decimal] | None = None,
+        base_assets: Mapping[str, str] | None = None,
+        fee_assets: Collection[str] = DEFAULT_FEE_ASSETS,
     ) -> None:
         super().__init__()
         interval_ns(mark_interval)  # refuse an unknown interval now, not silently never mark
         self.quote_asset = quote_asset
+        self._base_assets = dict(base_assets or {})
+        self.fee_assets = frozenset(fee_assets)
+        self._fee_balances: dict[str, Decimal] = {}
         self.initial_cash = initial_cash
         self.mark_interval = mark_interval
         self.round_trips: list[RoundTrip] = []
@@ -410,7 +447,14 @@ class Accountant(Actor):
 
     @property
     def fees(self) -> Decimal:
+        """Every fee booked, in the quote asset (fees in a ``fee_assets`` asset excluded)."""
         return self._fees
+
+    @property
+    def fee_balances(self) -> dict[str, Decimal]:
+        """Fees paid in ``fee_assets``, asset -> balance change (negative: spent); they
+        are in no other figure of the books."""
+        return dict(self._fee_balances)
 
     def lots(self, symbol: str) -> tuple[Lot, ...]:
         """Open lots of ``symbol``, oldest first."""
@@ -465,6 +509,7 @@ class Accountant(Actor):
             day_start_equity=self._day_start_equity,
             day_end=self._day_end,
             round_trips=tuple(self.round_trips),
+            fee_balances=dict(self._fee_balances),
         )
 
     def restore(self, state: AccountantState) -> None:
@@ -481,6 +526,7 @@ class Accountant(Actor):
         self._day_start_equity = state.day_start_equity
         self._day_end = state.day_end
         self.round_trips = list(state.round_trips)
+        self._fee_balances = dict(state.fee_balances)
 
     def _position(self, held: OpenPosition) -> _Position:
         scale, step = self._grids.get(held.symbol, _UNIT_GRID)
@@ -507,7 +553,7 @@ class Accountant(Actor):
     # --- fills ----------------------------------------------------------------------------
 
     def on_fill(self, fill: Fill) -> None:
-        self._validate(fill)
+        booked, spent = self._bookable(fill)
         symbol, trade_id = fill.symbol, fill.trade_id
         key = (symbol, trade_id)
         if trade_id and key in self._trade_keys:
@@ -517,9 +563,12 @@ class Accountant(Actor):
         saved = getcontext()
         setcontext(EXACT)
         try:
-            position = self._book(fill)
+            position = self._book(booked)
         finally:
             setcontext(saved)
+        if spent is not None:
+            asset = fill.fee_asset
+            self._fee_balances[asset] = _subtract(self._fee_balances.get(asset, _ZERO), spent)
         if trade_id:
             self._trade_keys.add(key)
         if position is None:
@@ -540,18 +589,45 @@ class Accountant(Actor):
             )
         )
 
-    def _validate(self, fill: Fill) -> None:
-        """Refuse before anything changes: the supervisor drops a message that raised and
+    def _bookable(self, fill: Fill) -> tuple[Fill, Decimal | None]:
+        """``fill`` as the books take it, with its fee in the quote asset, and the fee it
+        spent of a ``fee_assets`` asset (None: none); the module docstring says why.
+        Refuses before anything changes: the supervisor drops a message that raised and
         keeps the state, so a half-booked fill would stay half-booked."""
-        if fill.fee and fill.fee_asset != self.quote_asset:
-            raise FeeAssetError(
-                f"fill {fill.trade_id!r} on {fill.symbol}: fee {fill.fee} {fill.fee_asset!r}, "
-                f"but the books only hold {self.quote_asset!r}"
-            )
         if not fill.quantity > _ZERO:
             raise InvalidFillError(f"fill {fill.trade_id!r}: quantity {fill.quantity} is not > 0")
         if not fill.price > _ZERO:
             raise InvalidFillError(f"fill {fill.trade_id!r}: price {fill.price} is not > 0")
+        fee, asset = fill.fee, fill.fee_asset
+        if not fee or asset == self.quote_asset:
+            return fill, None
+        if asset == self._base_asset(fill.symbol):
+            with localcontext(EXACT):
+                buy = fill.side is Side.BUY
+                quantity = fill.quantity - fee if buy else fill.quantity + fee
+                value = fee * fill.price
+            if not quantity > _ZERO:
+                raise InvalidFillError(
+                    f"fill {fill.trade_id!r}: fee {fee} {asset} leaves nothing of its "
+                    f"quantity {fill.quantity}"
+                )
+            return replace(fill, quantity=quantity, fee=value, fee_asset=self.quote_asset), None
+        if asset in self.fee_assets:
+            return replace(fill, fee=_ZERO, fee_asset=self.quote_asset), fee
+        raise FeeAssetError(
+            f"fill {fill.trade_id!r} on {fill.symbol}: fee {fee} {asset!r} is neither "
+            f"{self.quote_asset!r}, the symbol's base asset "
+            f"({self._base_asset(fill.symbol) or 'unknown'}) nor a fee asset "
+            f"({', '.join(sorted(self.fee_assets)) or 'none'})"
+        )
+
+    def _base_asset(self, symbol: str) -> str | None:
+        base = self._base_assets.get(symbol)
+        if base is None:
+            quote = self.quote_asset
+            if symbol.endswith(quote) and len(symbol) > len(quote):
+                base = symbol[: -len(quote)]
+        return base
 
     def _book(self, fill: Fill) -> _Position | None:
         """Close opposite lots FIFO, open a lot with the rest, move cash; return the
@@ -612,7 +688,17 @@ class Accountant(Actor):
         position = self._open.get(symbol)
         if position is not None and close != position.close:
             if len(self._open) == 1:  # _revalue's common case, inlined: no call, no loop
-                value = _market_value(position, close)
+                # ``_market_value``'s grid path inlined as well (the call cost as much as
+                # its arithmetic); a close off the grid still goes through it.
+                scale = position.scale
+                scaled = close * scale
+                if (
+                    -_TICKS_LIMIT < scaled < _TICKS_LIMIT
+                    and (ticks := round(scaled)) / scale == close
+                ):
+                    value = _multiply(position.unit, ticks)
+                else:
+                    value = _market_value(position, close)
                 cash = self._cash
                 equity = _add(cash, value)
                 mark = EquityMarked(

@@ -17,6 +17,13 @@ once-per-bar ``EquityMarked`` keeps this actor off the hot path entirely.
 Positions come from ``PositionChanged`` so that a fill the accountant failed to
 book shows up as a balance drift against the venue.
 
+Fees move the asset they are paid in: the quote asset's flow, or the balance of a
+third asset (BNB) the account pays fees in; a fee in the fill's base asset moves
+nothing here, because the accountant's position is already net of it (a buy of
+0.01 BTC paying 0.00001 BTC is a position of 0.00999 BTC, what the venue holds).
+A remainder below one lot that a sell cannot take ("dust") is part of the position
+and of the venue's balance alike, so it never drifts.
+
 The reconciler never subscribes to ``Reconcile``: it publishes that command to
 the venue, and the operator's ``Reconcile`` reaches the venue directly; the
 answer comes back here either way.
@@ -301,10 +308,12 @@ class Reconciler(Actor):
             quote = self._flows.get(self.quote_asset, _ZERO)
             quote = quote + notional if fill.side is Side.SELL else quote - notional
             fee_balance = None
-            if fill.fee and fill.fee_asset != self.quote_asset:
-                fee_balance = self._flows.get(fill.fee_asset, _ZERO) - fill.fee
-            else:
+            if not fill.fee or fill.fee_asset == self.quote_asset:
                 quote -= fill.fee
+            elif fill.fee_asset != self._base_assets.get(fill.symbol):
+                fee_balance = self._flows.get(fill.fee_asset, _ZERO) - fill.fee
+            # A fee in the symbol's base asset is in the position already: the accountant
+            # books the quantity net of it (``PositionChanged``), as the venue holds it.
         self._flows[self.quote_asset] = quote
         if fee_balance is not None:
             self._flows[fill.fee_asset] = fee_balance

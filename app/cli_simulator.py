@@ -21,6 +21,7 @@ from typing import TextIO
 
 from app.cli_args import date_arg, start_command
 from venues.simulator import (
+    COMMISSION_ASSETS,
     FaultConfigError,
     FaultPlan,
     Simulator,
@@ -70,6 +71,15 @@ def add_command(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
         "--balance", action="append", default=[], metavar="ASSET=AMOUNT",
         help="starting balance, repeatable (default USDT=100000)",
     )  # fmt: skip
+    parser.add_argument(
+        "--commission-asset", choices=COMMISSION_ASSETS, default="received",
+        help="what trades pay commission in: the asset received (Binance's default: a buy "
+        "in the base asset, a sell in the quote asset), always the quote asset, or BNB",
+    )  # fmt: skip
+    parser.add_argument(
+        "--bnb-price", action="append", default=[], metavar="QUOTE=PRICE",
+        help="price of one BNB in a quote asset, for --commission-asset BNB (default USDT=600)",
+    )  # fmt: skip
     parser.add_argument("--faults", type=Path, help="a TOML or JSON fault plan")
     parser.add_argument(
         "--fault", action="append", default=[], metavar="KIND[:key=value,...]",
@@ -103,6 +113,8 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         return SimulatorConfig(
             host=args.host, port=args.port, speed=args.speed, symbols=symbols,
             balances=_balances(args.balance), sample_seed=args.seed, faults=plan,
+            commission_asset=args.commission_asset,
+            **_bnb_prices(args.bnb_price),
             **data,  # type: ignore[arg-type]
         )  # fmt: skip
     except ValueError as error:
@@ -123,6 +135,21 @@ def _balances(items: list[str]) -> dict[str, Decimal]:
             raise SimulatorUsageError(f"--balance expects ASSET=AMOUNT (>= 0), got {item!r}")
         balances[asset.strip().upper()] = value
     return balances
+
+
+def _bnb_prices(items: list[str]) -> dict[str, dict[str, Decimal]]:
+    """``bnb_prices`` for the config, or nothing (its default) when none was given."""
+    prices: dict[str, Decimal] = {}
+    for item in items:
+        asset, sep, amount = item.partition("=")
+        try:
+            value = Decimal(amount.strip())
+        except InvalidOperation:
+            value = Decimal(0)
+        if not sep or not asset.strip() or not value.is_finite() or value <= 0:
+            raise SimulatorUsageError(f"--bnb-price expects QUOTE=PRICE (> 0), got {item!r}")
+        prices[asset.strip().upper()] = value
+    return {"bnb_prices": prices} if prices else {}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -185,6 +212,7 @@ def _print_banner(simulator: Simulator, out: TextIO) -> None:
         f"  market: {', '.join(config.symbols)} from {source}",
         f"  server time starts at {start:%Y-%m-%d %H:%M} UTC and runs at {config.speed:g}x",
         f"  account: {balances}",
+        f"  commission: {_commission_text(config)}",
         f"  faults: {len(config.faults.rules)} rule(s)" if config.faults else "  faults: none",
         f"  API key: {simulator.api_key}",
         "  For the demo, set in the environment of the session that trades here:",
@@ -195,3 +223,12 @@ def _print_banner(simulator: Simulator, out: TextIO) -> None:
         "Ctrl-C to stop.",
     ]
     print("\n".join(lines), file=out, flush=True)
+
+
+def _commission_text(config: SimulatorConfig) -> str:
+    if config.commission_asset == "received":
+        return "in the asset received (a buy in the base asset, a sell in the quote asset)"
+    if config.commission_asset == "quote":
+        return "in the quote asset"
+    prices = ", ".join(f"{price} {quote}" for quote, price in config.bnb_prices.items())
+    return f"in BNB at {prices} (in the asset received once the account has no BNB)"

@@ -39,8 +39,10 @@ def _through_msgpack(state: AccountantState) -> AccountantState:
 def _apply(accountant: Accountant, ts: int, action: Action) -> None:
     kind = action[0]
     if kind == "fill":
-        _, symbol, side, units, cents, fee, trade = action
+        _, symbol, side, units, cents, fee, trade, fee_asset = action
         assert isinstance(units, int) and isinstance(cents, int) and isinstance(fee, int)
+        # A fee in the base asset (in 1e-9: below the smallest quantity) or in BNB.
+        base = fee_asset == "BASE"
         accountant.on_fill(
             make_fill(
                 side,  # type: ignore[arg-type]
@@ -48,7 +50,8 @@ def _apply(accountant: Accountant, ts: int, action: Action) -> None:
                 Decimal(cents).scaleb(-2),
                 ts=ts,
                 symbol=str(symbol),
-                fee=Decimal(fee).scaleb(-6),
+                fee=Decimal(fee).scaleb(-9 if base else -6),
+                fee_asset=str(symbol).removesuffix("USDT") if base else str(fee_asset),
                 trade_id=f"t{trade}",
             )
         )
@@ -79,6 +82,7 @@ _steps = st.lists(
                 st.integers(min_value=1, max_value=10**7),  # price in cents
                 st.integers(min_value=0, max_value=10**5),  # fee in 1e-6
                 st.integers(min_value=0, max_value=40),  # trade id: repeats are duplicates
+                st.sampled_from(("USDT", "BASE", "BNB")),  # the fee's asset
             ),
             st.tuples(
                 st.just("bar"), st.sampled_from((BTC, ETH)), _closes, st.sampled_from(("1m", "5m"))

@@ -213,6 +213,103 @@ def test_fee_in_another_asset_is_taken_from_that_asset() -> None:
     assert out == []
 
 
+def test_a_fee_in_the_base_asset_is_in_the_position_not_taken_again() -> None:
+    """The accountant's position is net of a base fee; subtracting the fee once more
+    would report a drift after every buy on Binance."""
+    reconciler, out = make_reconciler()
+    reconciler.on_fill(
+        fill("x", "t1", "0.01", "0.01", price="40000", fee="0.00001", fee_asset="BTC")
+    )
+    reconciler.on_position_changed(position("0.00999"))
+    assert reconciler.expected_balances() == {
+        "USDT": Decimal(9600),
+        "BTC": Decimal("0.00999"),
+        "BNB": Decimal(1),
+    }
+    balances = {"USDT": Decimal("9600"), "BTC": Decimal("0.00999"), "BNB": Decimal("1")}
+    answer(reconciler, out, matching_snapshot(balances=balances, open_orders=(), trade_ids=("t1",)))
+    assert out == []
+
+
+class BinanceLikeVenue(Actor):
+    """Books fills as Binance moves balances: the notional in the quote asset, the
+    quantity in the base asset, the commission in whatever asset it was charged in."""
+
+    name = "exchange"
+
+    def __init__(self, balances: dict[str, Decimal]) -> None:
+        super().__init__()
+        self.balances = dict(balances)
+        self.trade_ids: list[str] = []
+
+    def on_fill(self, message: Fill) -> None:
+        sign = 1 if message.side is Side.BUY else -1
+        base = message.symbol.removesuffix("USDT")
+        self.balances["USDT"] -= sign * message.quantity * message.price
+        self.balances[base] = self.balances.get(base, Decimal(0)) + sign * message.quantity
+        self.balances[message.fee_asset] -= message.fee
+        self.trade_ids.append(message.trade_id)
+
+    def on_reconcile(self, message: Reconcile) -> None:
+        self.publish(
+            VenueSnapshot(
+                ts=message.ts,
+                venue=VENUE,
+                balances=dict(self.balances),
+                trade_ids=tuple(self.trade_ids[message.since_trade :]),
+                since_trade=message.since_trade,
+                trade_cursor=len(self.trade_ids),
+            )
+        )
+
+
+def test_books_with_fees_in_every_asset_and_dust_left_reconcile_with_the_venue() -> None:
+    """Base fees (a buy pays in BTC), quote fees (a sell pays in USDT), BNB fees, and a
+    remainder below one lot (0.00001 BTC) that no sell could take: no drift, and the
+    accountant's position is the venue's balance exactly."""
+    initial = {"USDT": Decimal(10000), "BTC": Decimal(0), "BNB": Decimal(1)}
+    accountant = Accountant("USDT", initial["USDT"], base_assets={BTC: "BTC"})
+    reconciler = Reconciler(
+        venue=VENUE, quote_asset="USDT", base_assets={BTC: "BTC"}, initial_balances=initial,
+        interval_ns=0,
+    )  # fmt: skip
+    venue = BinanceLikeVenue(initial)
+    scheduler = DeterministicScheduler(Bus([accountant, reconciler, venue]), SimClock(JAN_1))
+    scheduler.start()
+    detected: list[DriftDetected] = []
+    scheduler.bus.subscribe(DriftDetected, detected.append, "tap")
+    trades = [
+        # 10 bps of 0.01234 BTC, rounded up to 8 decimals, as the simulator charges
+        (Side.BUY, "0.01234", "40000.00", "0.00001234", "BTC"),
+        # the strategy sells what it holds, 0.01232766, floored to the lot: 0.01232
+        (Side.SELL, "0.01232", "40100.00", "0.49403200", "USDT"),
+        (Side.BUY, "0.005", "39990.00", "0.00033325", "BNB"),
+        (Side.SELL, "0.005", "40010.00", "0.00033342", "BNB"),
+    ]
+    for index, (side, quantity, price, fee, asset) in enumerate(trades):
+        scheduler.publish(
+            fill(
+                f"o{index}",
+                f"t{index}",
+                quantity,
+                quantity,
+                side=side,
+                price=price,
+                fee=fee,
+                fee_asset=asset,
+                ts=JAN_1 + index,
+            )
+        )
+        scheduler.publish(Reconcile(ts=JAN_1 + index, since_trade=reconciler.trade_cursor))
+    scheduler.finish()
+    assert detected == []
+    assert reconciler.reports == len(trades) + 1
+    dust = Decimal("0.00000766")
+    assert accountant.positions == {BTC: dust} == {BTC: venue.balances["BTC"]}
+    assert accountant.cash == venue.balances["USDT"]
+    assert accountant.fee_balances == {"BNB": venue.balances["BNB"] - 1}
+
+
 def test_a_sell_adds_its_notional_to_quote_cash() -> None:
     reconciler, _ = make_reconciler()
     reconciler.on_fill(fill("x", "t1", "2", "2", price="50", fee="0.1", side=Side.SELL))

@@ -14,6 +14,7 @@ clock.py (simulated server time), faults.py, wire.py (payload shapes), errors.py
 """
 
 from venues.simulator.config import (
+    COMMISSION_ASSETS,
     DEFAULT_API_KEY,
     DEFAULT_API_SECRET,
     SimulatorConfig,
@@ -30,6 +31,7 @@ from venues.simulator.market import SimulatorDataError
 from venues.simulator.server import Simulator, run_simulator
 
 __all__ = [
+    "COMMISSION_ASSETS",
     "DEFAULT_API_KEY",
     "DEFAULT_API_SECRET",
     "FaultConfigError",

@@ -21,6 +21,7 @@ from venues.fill_model import FillModelConfig
 from venues.simulator.faults import FaultPlan
 
 __all__ = [
+    "COMMISSION_ASSETS",
     "DEFAULT_API_KEY",
     "DEFAULT_API_SECRET",
     "DEFAULT_ED25519_API_KEY",
@@ -33,6 +34,9 @@ __all__ = [
 DEFAULT_API_KEY: Final = "tickdeck-simulator-api-key-0000000000000000000000000000000000000000"
 DEFAULT_API_SECRET: Final = "tickdeck-simulator-throwaway-secret-00000000000000000000000000000"
 DEFAULT_ED25519_API_KEY: Final = "tickdeck-simulator-ed25519-api-key-000000000000000000000000000000"
+
+COMMISSION_ASSETS: Final = ("received", "quote", "BNB")
+"""What a trade's commission may be paid in; see ``SimulatorConfig.commission_asset``."""
 
 # Quote assets recognised at the end of a symbol, longest first (FDUSD before USD...).
 _QUOTES: Final = ("FDUSD", "USDT", "USDC", "TUSD", "BUSD", "EUR", "TRY", "BRL", "BTC", "ETH", "BNB")
@@ -106,6 +110,12 @@ class SimulatorConfig:
     history to serve from the first request; ``speed`` simulated seconds pass per real
     second (``start_paused``: the clock stands until ``resume`` or ``advance``).
 
+    ``commission_asset``: what a trade's commission is paid in (venues/simulator/engine.py):
+    ``"received"`` as Binance charges by default (a buy in the base asset, a sell in the
+    quote asset), ``"quote"`` always in the quote asset (as the backtest exchange and the
+    paper broker charge), or ``"BNB"`` at ``bnb_prices`` (quote asset -> price of one
+    BNB) while the account holds BNB (give it a ``balances["BNB"]``).
+
     ``client_id_scope``: Binance refuses a ``newClientOrderId`` only while an open
     order holds it ("A unique id among open orders"); ``"all"`` refuses any id the
     account has used, for tests that want strict idempotency.
@@ -138,6 +148,8 @@ class SimulatorConfig:
             taker_fee_bps=Decimal(10), maker_fee_bps=Decimal(10), half_spread_bps=Decimal(1)
         )
     )
+    commission_asset: Literal["received", "quote", "BNB"] = "received"
+    bnb_prices: Mapping[str, Decimal] = field(default_factory=lambda: {"USDT": Decimal(600)})
     api_key: str = DEFAULT_API_KEY
     api_secret: str = DEFAULT_API_SECRET
     ed25519_api_key: str = DEFAULT_ED25519_API_KEY
@@ -171,6 +183,15 @@ class SimulatorConfig:
             raise ValueError("weight_limit and weight_window_seconds must be positive")
         if self.client_id_scope not in ("open", "all"):
             raise ValueError(f"client_id_scope must be 'open' or 'all': {self.client_id_scope}")
+        if self.commission_asset not in COMMISSION_ASSETS:
+            raise ValueError(
+                f"commission_asset must be one of {', '.join(COMMISSION_ASSETS)}: "
+                f"{self.commission_asset!r}"
+            )
+        prices = {a.upper(): Decimal(str(v)) for a, v in self.bnb_prices.items()}
+        if any(not price.is_finite() or price <= 0 for price in prices.values()):
+            raise ValueError(f"bnb_prices must be positive numbers: {self.bnb_prices}")
+        object.__setattr__(self, "bnb_prices", prices)
         object.__setattr__(self, "symbols", tuple(s.upper() for s in self.symbols))
         object.__setattr__(
             self, "balances", {a.upper(): Decimal(str(v)) for a, v in self.balances.items()}

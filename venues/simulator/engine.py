@@ -18,10 +18,23 @@ the account's taker fills inside the bar. So:
   ``participation_cap`` of that trade's quantity: partial fills follow volume.
 
 Balances: a resting or IOC/FOK order locks what it may spend (a buy: quantity x
-limit plus the larger fee; a sell: the quantity), released as it fills and when it
-ends. Fees are charged in the quote asset, as the backtest exchange charges them
-(one quote cash account: DESIGN.md; Binance would charge a buy's fee in the base
-asset unless paid in BNB).
+limit, plus the larger fee when fees are paid in the quote asset; a sell: the
+quantity), released as it fills and when it ends.
+
+Commission (``commission_asset``), as Binance charges it:
+
+- ``"received"`` (Binance's default): in the asset the trade brings in: a buy pays in
+  the base asset (``quantity x rate``), a sell in the quote asset (``notional x rate``);
+- ``"BNB"``: in BNB, ``notional x rate / bnb_prices[quote]`` (a fixed price per quote
+  asset, set in the config: the simulator replays no BNB market), while the account
+  holds enough free BNB; otherwise, as Binance does, in the received asset;
+- ``"quote"``: always in the quote asset, as the backtest exchange and the paper broker
+  charge (one quote cash account), for sessions that want to compare with them.
+
+Every commission is rounded up to 8 decimals (``venues.fill_model.fee``): Binance books
+and reports commissions to 1e-8 of their asset (every ``commission`` in its documented
+responses has 8 decimals, e.g. ``"19.99500000"``), and the fill model rounds fees
+against the trader. A buy that pays in the base asset receives ``quantity - fee``.
 
 Every state change is published as an ``ExecutionEvent`` (Binance's
 executionReport), followed by an ``AccountEvent`` (outboundAccountPosition) when
@@ -38,9 +51,9 @@ from decimal import Decimal
 from typing import Final
 
 from actors.messages import Side
-from venues.fill_model import FillModel, floor_to_lot, traded_through
+from venues.fill_model import FillModel, fee, floor_to_lot, traded_through
 from venues.simulator import errors
-from venues.simulator.config import SymbolSpec
+from venues.simulator.config import COMMISSION_ASSETS, SymbolSpec
 from venues.simulator.market import quote_around
 
 __all__ = [
@@ -57,6 +70,7 @@ _ZERO: Final = Decimal(0)
 ORDER_TYPES: Final = ("MARKET", "LIMIT", "LIMIT_MAKER")
 _CLIENT_ID: Final = re.compile(errors.CLIENT_ID_PATTERN)
 OPEN_STATUSES: Final = ("NEW", "PARTIALLY_FILLED")
+_BNB: Final = "BNB"
 
 
 @dataclass
@@ -146,6 +160,9 @@ class MatchingEngine:
     balances: Mapping[str, Decimal]
     publish: Callable[[ExecutionEvent | AccountEvent], None]
     client_id_scope: str = "open"
+    commission_asset: str = "received"
+    bnb_prices: Mapping[str, Decimal] = field(default_factory=dict)
+    """The price of one BNB in each quote asset, for ``commission_asset="BNB"``."""
     _accounts: dict[str, _Balance] = field(init=False)
     _books: dict[str, _Book] = field(init=False, default_factory=dict)
     _orders: dict[int, SimOrder] = field(init=False, default_factory=dict)
@@ -159,6 +176,10 @@ class MatchingEngine:
     update_ms: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
+        if self.commission_asset not in COMMISSION_ASSETS:
+            raise ValueError(
+                f"commission_asset must be one of {COMMISSION_ASSETS}: {self.commission_asset!r}"
+            )
         self._accounts = {asset: _Balance(free=amount) for asset, amount in self.balances.items()}
         for spec in self.specs.values():
             self._accounts.setdefault(spec.base, _Balance())
@@ -349,9 +370,34 @@ class MatchingEngine:
                 side, book.last, quantity, book.reference_volume, spec.tick_size
             )
             notional = fill_price * quantity
-            return notional + self.model.taker_fee(notional)
+            return notional + self._quote_fee_reserve(self.model.taker_fee(notional))
         notional = price * quantity
-        return notional + self.model.max_fee(notional)
+        return notional + self._quote_fee_reserve(self.model.max_fee(notional))
+
+    def _quote_fee_reserve(self, fee_in_quote: Decimal) -> Decimal:
+        """The part of a buy's fee that is paid in the quote asset: all of it, or none
+        when the buy pays in what it receives (or in BNB)."""
+        return fee_in_quote if self.commission_asset == "quote" else _ZERO
+
+    def _commission(
+        self, spec: SymbolSpec, side: Side, quantity: Decimal, notional: Decimal, is_maker: bool
+    ) -> tuple[str, Decimal]:
+        """The asset and amount of one trade's commission (see the module docstring)."""
+        config = self.model.config
+        bps = config.maker_fee_bps if is_maker else config.taker_fee_bps
+        mode = self.commission_asset
+        if mode == _BNB:
+            price = self.bnb_prices.get(spec.quote)
+            if price is not None and price > 0:
+                amount = fee(notional / price, bps)
+                balance = self._accounts.get(_BNB)
+                if balance is not None and balance.free >= amount:
+                    return _BNB, amount
+        elif mode == "quote":
+            return spec.quote, fee(notional, bps)
+        if side is Side.BUY:
+            return spec.base, fee(quantity, bps)
+        return spec.quote, fee(notional, bps)
 
     def _take(self, order: SimOrder, spec: SymbolSpec, book: _Book, time_ms: int) -> None:
         quantity = min(order.quantity, book.taker_budget)
@@ -372,22 +418,25 @@ class MatchingEngine:
     ) -> None:
         spec = self.specs[order.symbol]
         notional = price * quantity
-        fee = self.model.maker_fee(notional) if is_maker else self.model.taker_fee(notional)
+        fee_asset, commission = self._commission(spec, order.side, quantity, notional, is_maker)
         if order.side is Side.BUY:
             if order.reserved:
                 part = order.price * quantity
-                self._release(order, spec.quote, part + self.model.max_fee(part))
-            self._add(spec.quote, -(notional + fee))
+                held = part + self._quote_fee_reserve(self.model.max_fee(part))
+                self._release(order, spec.quote, held)
+            self._add(spec.quote, -notional)
             self._add(spec.base, quantity)
         else:
             if order.reserved:
                 self._release(order, spec.base, quantity)
             self._add(spec.base, -quantity)
-            self._add(spec.quote, notional - fee)
+            self._add(spec.quote, notional)
+        self._add(fee_asset, -commission)
         trade = AccountTrade(
             trade_id=self._next_trade_id, order_id=order.order_id, symbol=order.symbol,
             side=order.side, price=price, quantity=quantity, quote_quantity=notional,
-            commission=fee, commission_asset=spec.quote, time_ms=time_ms, is_maker=is_maker,
+            commission=commission, commission_asset=fee_asset, time_ms=time_ms,
+            is_maker=is_maker,
         )  # fmt: skip
         self._next_trade_id += 1
         self._trades.setdefault(order.symbol, []).append(trade)

@@ -9,9 +9,9 @@
 
 Controls: ``pause()``, ``resume()``, ``await advance(ms)`` / ``await
 advance_to(ms)`` (paused: replay exactly up to a simulated time, as fast as the
-machine goes), ``now_ms()``, and read access to the engine (``sim.engine``) for
-assertions. Nothing here reaches the internet; the server binds to loopback unless
-told otherwise.
+machine goes), ``now_ms()``, ``disconnect_user_streams()`` (the user data stream
+drops), and read access to the engine (``sim.engine``) for assertions. Nothing here
+reaches the internet; the server binds to loopback unless told otherwise.
 """
 
 from __future__ import annotations
@@ -135,6 +135,8 @@ class Simulator:
             balances=config.balances,
             publish=self._publish_account_event,
             client_id_scope=config.client_id_scope,
+            commission_asset=config.commission_asset,
+            bnb_prices=config.bnb_prices,
         )
         self.replay = MarketReplay(
             series, self.specs, self.engine, self.hub, self.clock,
@@ -217,6 +219,13 @@ class Simulator:
 
     async def advance(self, milliseconds: int) -> None:
         await self.advance_to(self.clock.now_ms() + milliseconds)
+
+    def disconnect_user_streams(self) -> int:
+        """Drop every user data stream connection now, abruptly; how many were dropped.
+        The reports of what happens before the client reconnects are lost to it. (A
+        fault plan does the same on a schedule: ``ws_disconnect`` with ``streams =
+        ["user"]``.)"""
+        return self.hub.disconnect_user_streams()
 
     def _listen_key(self) -> str:
         """One key per account, as Binance: asking again returns the live one."""

@@ -215,6 +215,16 @@ class StreamHub:
                 connection.put(text)
                 connection.close_soon()
 
+    def disconnect_user_streams(self, *, abrupt: bool = True) -> int:
+        """Close every user data stream connection now (``abrupt``: no close frame, as a
+        network failure looks); how many. The listenKey stays valid. What the account
+        does before the client connects again is lost to it, as on Binance: it must
+        catch up over REST."""
+        connections = [c for key in self._listen_keys.values() for c in key.connections]
+        for connection in connections:
+            connection.close_soon(abrupt=abrupt)
+        return len(connections)
+
     def close_all(self) -> None:
         for connection in list(self._all):
             connection.close_soon()

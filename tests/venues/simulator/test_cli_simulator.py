@@ -30,6 +30,17 @@ def test_defaults_serve_sample_bars_on_port_8765() -> None:
     assert config.data_dir is None and config.symbols == ("BTCUSDT",)
     assert config.balances == {"USDT": Decimal(100000)}
     assert not config.faults
+    assert config.commission_asset == "received"
+
+
+def test_commission_options_reach_the_config() -> None:
+    config = config_from_args(
+        _args("--commission-asset", "BNB", "--bnb-price", "usdt=612.5", "--balance", "BNB=2")
+    )
+    assert config.commission_asset == "BNB"
+    assert config.bnb_prices == {"USDT": Decimal("612.5")}
+    assert config.balances == {"BNB": Decimal(2)}
+    assert config_from_args(_args("--commission-asset", "quote")).commission_asset == "quote"
 
 
 def test_options_reach_the_config(tmp_path: Path) -> None:
@@ -57,6 +68,8 @@ def test_options_reach_the_config(tmp_path: Path) -> None:
         (("--speed", "0"), SimulatorUsageError),
         (("--days", "0"), SimulatorUsageError),
         (("--fault", "teleport"), FaultConfigError),
+        (("--bnb-price", "USDT=0"), SimulatorUsageError),
+        (("--bnb-price", "600"), SimulatorUsageError),
     ],
 )
 def test_bad_options_are_user_errors(argv: tuple[str, ...], error: type[Exception]) -> None:

@@ -29,6 +29,7 @@ def _engine(usdt: str = "100000", btc: str = "0") -> tuple[MatchingEngine, list[
         model=FillModel(FEES),
         balances={"USDT": D(usdt), "BTC": D(btc)},
         publish=events.append,
+        commission_asset="quote",  # every fee in USDT: the tests below read one balance
     )
     engine.set_price("BTCUSDT", D(40000))  # bid 39996.00, ask 40004.00
     engine.start_bar("BTCUSDT", D(10))  # takers may take 1.0 BTC this bar
@@ -214,3 +215,115 @@ def test_trade_ids_increase_across_orders() -> None:
     for _ in range(3):
         _place(engine, "BUY", "MARKET", "0.01")
     assert [t.trade_id for t in engine.trades("BTCUSDT")] == [1, 2, 3]
+
+
+# --- commission assets ------------------------------------------------------------------
+
+
+def _commission_engine(
+    mode: str, balances: dict[str, str], bnb_prices: dict[str, Decimal] | None = None
+) -> MatchingEngine:
+    engine = MatchingEngine(
+        specs={"BTCUSDT": SPEC},
+        model=FillModel(FEES),
+        balances={asset: D(amount) for asset, amount in balances.items()},
+        publish=lambda event: None,
+        commission_asset=mode,
+        bnb_prices=bnb_prices or {},
+    )
+    engine.set_price("BTCUSDT", D(40000))  # bid 39996.00, ask 40004.00
+    engine.start_bar("BTCUSDT", D(10))
+    return engine
+
+
+def test_by_default_a_buy_pays_its_commission_in_the_base_asset_it_receives() -> None:
+    engine = _commission_engine("received", {"USDT": "100000"})
+    _order, (trade,) = engine.place(
+        symbol="BTCUSDT", side=Side.BUY, order_type="MARKET", time_in_force="GTC",
+        quantity=D("0.01234"), price=D(0), client_order_id=None, time_ms=1000,
+    )  # fmt: skip
+    # 10 bps of 0.01234 BTC = 0.00001234 BTC; the USDT paid is the notional only.
+    assert (trade.commission, trade.commission_asset) == (D("0.00001234"), "BTC")
+    assert _balances(engine) == {
+        "BTC": (D("0.01232766"), 0),
+        "USDT": (D(100000) - D("40004.00") * D("0.01234"), 0),
+    }
+
+
+def test_a_base_commission_is_rounded_up_to_eight_decimals() -> None:
+    engine = _commission_engine("received", {"USDT": "100000"})
+    _order, (trade,) = engine.place(
+        symbol="BTCUSDT", side=Side.BUY, order_type="MARKET", time_in_force="GTC",
+        quantity=D("0.00123"), price=D(0), client_order_id=None, time_ms=1000,
+    )  # fmt: skip
+    assert trade.commission == D("0.00000123")
+    _order, (maker,) = engine.place(
+        symbol="BTCUSDT", side=Side.BUY, order_type="LIMIT", time_in_force="GTC",
+        quantity=D("0.00123"), price=D(40010), client_order_id=None, time_ms=1000,
+    )  # fmt: skip
+    assert maker.commission == D("0.00000123")
+    engine.start_bar("BTCUSDT", D(10))
+    resting, _ = engine.place(
+        symbol="BTCUSDT", side=Side.BUY, order_type="LIMIT", time_in_force="GTC",
+        quantity=D("0.00123"), price=D(39900), client_order_id=None, time_ms=1000,
+    )  # fmt: skip
+    engine.on_trade("BTCUSDT", D("39899.99"), D(5), 2000)
+    # maker 2 bps of 0.00123 = 0.000000246, rounded up against the trader
+    assert engine.trades("BTCUSDT")[-1].commission == D("0.00000025")
+    assert resting.status == "FILLED"
+
+
+def test_a_received_asset_buy_locks_no_quote_for_a_fee_it_does_not_pay_in_quote() -> None:
+    engine = _commission_engine("received", {"USDT": "100000"})
+    engine.place(
+        symbol="BTCUSDT", side=Side.BUY, order_type="LIMIT", time_in_force="GTC",
+        quantity=D("0.1"), price=D(39900), client_order_id=None, time_ms=1000,
+    )  # fmt: skip
+    assert _balances(engine)["USDT"] == (D("96010.0"), D("3990.0"))
+    engine.on_trade("BTCUSDT", D("39899.99"), D(5), 2000)
+    # maker 2 bps of 0.1 BTC = 0.00002 BTC
+    assert _balances(engine) == {"BTC": (D("0.09998"), 0), "USDT": (D("96010.0"), 0)}
+
+
+def test_a_sell_pays_its_commission_in_the_quote_asset_it_receives() -> None:
+    engine = _commission_engine("received", {"USDT": "0", "BTC": "0.05"})
+    _order, (trade,) = engine.place(
+        symbol="BTCUSDT", side=Side.SELL, order_type="MARKET", time_in_force="GTC",
+        quantity=D("0.05"), price=D(0), client_order_id=None, time_ms=1000,
+    )  # fmt: skip
+    notional = D("39996.00") * D("0.05")
+    assert (trade.commission, trade.commission_asset) == (D("1.99980"), "USDT")
+    assert _balances(engine) == {"BTC": (0, 0), "USDT": (notional - D("1.99980"), 0)}
+
+
+def test_bnb_commission_uses_the_configured_price_and_falls_back_when_bnb_runs_out() -> None:
+    engine = _commission_engine("BNB", {"USDT": "100000", "BNB": "0.01"}, {"USDT": D(500)})
+    _order, (first,) = engine.place(
+        symbol="BTCUSDT", side=Side.BUY, order_type="MARKET", time_in_force="GTC",
+        quantity=D("0.1"), price=D(0), client_order_id=None, time_ms=1000,
+    )  # fmt: skip
+    # 10 bps of 4000.4 USDT = 4.0004 USDT = 0.0080008 BNB at 500 USDT
+    assert (first.commission, first.commission_asset) == (D("0.0080008"), "BNB")
+    _order, (second,) = engine.place(
+        symbol="BTCUSDT", side=Side.BUY, order_type="MARKET", time_in_force="GTC",
+        quantity=D("0.1"), price=D(0), client_order_id=None, time_ms=1000,
+    )  # fmt: skip
+    assert (second.commission, second.commission_asset) == (D("0.0001"), "BTC")
+    balances = _balances(engine)
+    assert balances["BNB"] == (D("0.0019992"), 0)
+    assert balances["BTC"] == (D("0.1999"), 0)
+    assert balances["USDT"] == (D(100000) - 2 * D("4000.400"), 0)
+
+
+def test_quote_commission_charges_everything_in_the_quote_asset() -> None:
+    engine = _commission_engine("quote", {"USDT": "100000"})
+    _order, (trade,) = engine.place(
+        symbol="BTCUSDT", side=Side.BUY, order_type="MARKET", time_in_force="GTC",
+        quantity=D("0.01"), price=D(0), client_order_id=None, time_ms=1000,
+    )  # fmt: skip
+    assert (trade.commission, trade.commission_asset) == (D("0.40004"), "USDT")
+
+
+def test_an_unknown_commission_asset_is_refused() -> None:
+    with pytest.raises(ValueError, match="commission_asset"):
+        _commission_engine("ETH", {"USDT": "1"})

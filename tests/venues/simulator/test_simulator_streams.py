@@ -196,8 +196,10 @@ async def test_a_resting_order_reports_new_then_its_fill_then_the_balances(
     assert (fill["x"], fill["X"], fill["l"], fill["z"], fill["L"]) == (
         "TRADE", "FILLED", "0.01000000", "0.01000000", f"{Decimal(price):.8f}"
     )  # fmt: skip
-    assert fill["m"] is True and fill["t"] == 1 and fill["N"] == "USDT"
-    assert {b["a"]: b["f"] for b in balances["B"]}["BTC"] == "0.01000000"
+    assert fill["m"] is True and fill["t"] == 1
+    # The buy paid its commission in what it received: 10 bps of 0.01 BTC.
+    assert (fill["n"], fill["N"]) == ("0.00001000", "BTC")
+    assert {b["a"]: b["f"] for b in balances["B"]}["BTC"] == "0.00999000"
     query = {"symbol": "BTCUSDT", "origClientOrderId": "rest-1"}
     assert (await api.signed("GET", "/api/v3/order", query)).json()["status"] == "FILLED"
 
@@ -228,6 +230,27 @@ async def test_cancel_and_expiry_are_reported_on_the_user_stream(
     assert len(positions) == 4 and positions[-1]["B"] == [
         {"a": "USDT", "f": "100000.00000000", "l": "0.00000000"}
     ]
+
+
+async def test_a_dropped_user_stream_loses_what_happens_until_the_client_reconnects(
+    sim: Simulator, api: Api, session: aiohttp.ClientSession
+) -> None:
+    key = await api.listen_key()
+    _, bid, _ = sim.engine.book("BTCUSDT")
+    limit = {"side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": str(bid - 500)}
+    async with session.ws_connect(f"{sim.ws_url}/ws/{key}") as ws:
+        assert sim.disconnect_user_streams() == 1
+        await api.order(**limit, timeInForce="GTC", newClientOrderId="lost-1")
+        closed = await ws.receive(timeout=2.0)
+        assert closed.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    assert sim.disconnect_user_streams() == 0  # nobody connected
+    assert await api.listen_key() == key  # the key outlived the connection
+    async with session.ws_connect(f"{sim.ws_url}/ws/{key}") as ws:
+        await api.order(**limit, timeInForce="GTC", newClientOrderId="seen-1")
+        new, _balances = await collect(ws, 2)
+    assert (new["x"], new["c"]) == ("NEW", "seen-1")  # lost-1's NEW never came
+    query = {"symbol": "BTCUSDT", "origClientOrderId": "lost-1"}
+    assert (await api.signed("GET", "/api/v3/order", query)).json()["status"] == "NEW"
 
 
 async def test_a_listen_key_not_kept_alive_expires(session: aiohttp.ClientSession) -> None:
