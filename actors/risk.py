@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Final
 
 import msgspec
@@ -148,9 +148,14 @@ class RiskManager(Actor):
     name = "risk"
     state_type = RiskManagerState
 
-    def __init__(self, limits: RiskLimits) -> None:
+    def __init__(
+        self, limits: RiskLimits, lot_sizes: Mapping[str, Decimal] | None = None
+    ) -> None:
+        """``lot_sizes``: each symbol's quantity step, to which a flatten's orders are
+        floored (a position can hold less than a lot of dust, which no venue takes)."""
         super().__init__()
         self._limits = limits
+        self._lot_sizes = dict(lot_sizes or {})
         self._state = RiskState.ACTIVE
         self._reducing_cause = ""
         self._last_close: dict[str, float] = {}
@@ -437,13 +442,16 @@ class RiskManager(Actor):
         now = self.clock.now()
         self.publish(CancelAll(ts=now))
         for symbol in sorted(self._positions):
-            position = self._positions[symbol]
-            if not position:
+            quantity = abs(self._positions[symbol])
+            lot = self._lot_sizes.get(symbol)
+            if lot is not None:
+                quantity = quantity.quantize(lot, rounding=ROUND_DOWN)
+            if not quantity:
                 continue
             ticket = OrderTicket(
                 symbol=symbol,
-                side=Side.SELL if position > 0 else Side.BUY,
-                quantity=abs(position),
+                side=Side.SELL if self._positions[symbol] > 0 else Side.BUY,
+                quantity=quantity,
                 order_type=OrderType.MARKET,
                 reduce_only=True,
             )

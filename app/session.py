@@ -266,7 +266,7 @@ def build_paper_session(settings: Settings, instruments: dict[str, Instrument]) 
     )
     order_manager = OrderManager()
     accountant = wiring.accountant(settings, instruments)
-    risk = wiring.risk_manager(settings)
+    risk = wiring.risk_manager(settings, instruments)
     reconciler = wiring.reconciler(settings, VENUE, instruments)
     actors = [
         broker,
@@ -327,7 +327,7 @@ def build_live_session(
         price_increments={symbol: spec.tick_size for symbol, spec in instruments.items()},
         base_assets={symbol: spec.base for symbol, spec in instruments.items()},
     )
-    risk = wiring.risk_manager(settings)
+    risk = wiring.risk_manager(settings, instruments)
     reconciler = Reconciler(
         venue=gateway.venue,
         quote_asset=run.quote_asset,

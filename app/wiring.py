@@ -39,14 +39,15 @@ def accountant(settings: Settings, instruments: Mapping[str, Instrument]) -> Acc
     )
 
 
-def risk_manager(settings: Settings) -> RiskManager:
+def risk_manager(settings: Settings, instruments: Mapping[str, Instrument]) -> RiskManager:
     limits = settings.risk
     return RiskManager(
         RiskLimits(
             max_order_notional=limits.max_order_notional,
             max_position_notional=limits.max_position_notional,
             daily_loss_limit=limits.daily_loss_limit,
-        )
+        ),
+        lot_sizes={symbol: spec.lot_size for symbol, spec in instruments.items()},
     )
 
 

@@ -88,13 +88,16 @@ class SmaCross(Strategy):
         ctx.signal(symbol, "cross_up" if above else "cross_down", spread)
         position = ctx.position(symbol)
         working = ctx.working(symbol)
-        if above and position + working <= _ZERO:
+        # Less than one lot is flat: a fee paid in the base asset leaves such dust behind,
+        # and it can be neither sold nor allowed to stop the next entry.
+        lot = ctx.instrument(symbol).lot_size
+        if above and position + working < lot:
             quantity = self._size(symbol, bar.close, ctx)
             if quantity > _ZERO:
                 return (ctx.market(symbol, Side.BUY, quantity, tag="cross_up"),)
         elif not above:
             sellable = position + min(working, _ZERO)  # what we hold, less sells working
-            if sellable > _ZERO:
+            if sellable >= lot:
                 return (ctx.market(symbol, Side.SELL, sellable, tag="cross_down"),)
         return None
 

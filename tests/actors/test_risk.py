@@ -369,6 +369,21 @@ def test_flatten_all_cancels_everything_closes_every_position_and_reduces() -> N
     assert risk.state is RiskState.ACTIVE
 
 
+def test_flatten_all_floors_to_the_lot_and_leaves_dust_alone() -> None:
+    risk, out = _risk()
+    risk = RiskManager(
+        risk._limits, lot_sizes={"BTCUSDT": Decimal("0.0001"), "ETHUSDT": Decimal("0.001")}
+    )
+    risk.attach(out.append, SimClock(START))
+    _position(risk, "0.0001998", "BTCUSDT")  # a buy of 0.0002 less a fee paid in BTC
+    _position(risk, "0.0004", "ETHUSDT")  # dust only: less than one lot
+    risk.on_flatten_all(FlattenAll(ts=START))
+    closing = [
+        (r.intent.ticket.symbol, r.intent.ticket.quantity) for r in _of_type(out, OrderRequest)
+    ]
+    assert closing == [("BTCUSDT", Decimal("0.0001"))]
+
+
 # --- read API ---------------------------------------------------------------------------
 
 

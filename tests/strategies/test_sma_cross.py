@@ -144,3 +144,13 @@ def test_bars_reach_only_the_plugins_of_their_interval() -> None:
         host.on_bar(_bar(i, 100.0, "1m", 1))  # flat: no cross on the minute plugin
         host.on_bar(_bar(i, float(close), "1h", 60))  # nobody trades hourly bars
     assert [(i.strategy, i.ticket.side) for i in _intents(out)] == [("five", Side.BUY)]
+
+
+def test_dust_below_one_lot_is_flat_neither_sold_nor_blocking_the_next_entry() -> None:
+    host, out = _host(fast=2, slow=3, quantity="0.5")
+    dust = BTC.lot_size * Decimal("0.7")  # what a fee paid in the base asset leaves
+    host.on_position_changed(position_changed(str(dust), ts=1, average_price="12"))
+    for i, close in enumerate([10, 10, 10, 12, 5, 5, 20]):  # up on the 12, down on the 5
+        host.on_bar(make_bar(i, float(close)))
+    intents = _intents(out)
+    assert [(i.ticket.side, i.ticket.quantity) for i in intents] == [(Side.BUY, Decimal("0.5"))]
