@@ -148,9 +148,7 @@ class RiskManager(Actor):
     name = "risk"
     state_type = RiskManagerState
 
-    def __init__(
-        self, limits: RiskLimits, lot_sizes: Mapping[str, Decimal] | None = None
-    ) -> None:
+    def __init__(self, limits: RiskLimits, lot_sizes: Mapping[str, Decimal] | None = None) -> None:
         """``lot_sizes``: each symbol's quantity step, to which a flatten's orders are
         floored (a position can hold less than a lot of dust, which no venue takes)."""
         super().__init__()
