@@ -1,15 +1,16 @@
 """``tickdeck tui``, ``tickdeck serve`` and ``tickdeck attach``: sessions with a terminal UI.
 
 ``tickdeck tui [--config FILE] [--session NAME] [--simulator] [--live --confirm-live]``
-runs a session in this process (``app.desk_host.LocalDesk``) under the terminal UI;
-quitting the UI stops the session cleanly. If the UI itself fails, ``tui.on_error``
-decides: ``headless`` (the default) keeps the session running without a screen
-until Ctrl-C, ``stop`` stops it cleanly with a final snapshot. Logs go to
-``<data.dir>/logs/<session>.log`` (and, redacted, to the UI's log tail), never
-over the screen.
+runs the session in a child process (``tickdeck serve`` with the resolved config,
+its log in ``<data.dir>/logs/<session>.log``) and the terminal UI here, attached to
+it: drawing never competes with the actors, and the UI cannot take the session down
+with it. Quitting the UI stops the session cleanly (SIGINT: open orders cancelled
+unless ``--keep-orders``, final snapshot). If the UI itself fails, ``tui.on_error``
+decides: ``headless`` (the default) leaves the session running (``tickdeck attach``
+reopens the UI; Ctrl-C stops it), ``stop`` stops it cleanly.
 
 A bare ``tickdeck`` is the demo: a paper session on sample data against a loopback
-simulator started in this process, with no internet and no keys.
+simulator the session starts, with no internet and no keys.
 
 ``tickdeck serve [...same options...] [--port N | --unix PATH] [--duration S]`` runs
 the session headless with the control API of ``app.serve``; ``tickdeck attach
@@ -20,15 +21,18 @@ session's ``control.json``). Closing an attached UI leaves the session running.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
+import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TextIO
 
 import anyio
 
 from app.cli_run import check_live
-from app.desk_host import LocalDesk
 from app.desk_monitor import DeskMonitor
 from app.journaled import journal_root, resume_settings
 from app.logs import LogTail, configure_logging
@@ -41,18 +45,21 @@ from app.session import (
     session_exists,
     simulated_venue,
 )
-from app.settings import Settings, load_settings
+from app.settings import Settings, load_settings, settings_to_toml
 from tui.link import LinkError
 from tui.remote import RemoteDesk
 from venues.binance.signing import Credentials, credentials_from_env
 
 __all__ = ["DEMO_OVERRIDES", "USER_ERRORS", "AttachError", "add_command", "run_demo"]
 
-# The demo trades often enough to watch: a 5/20 crossover on one-minute bars, one bar a
-# second (the simulator's default speed of 60).
+# The demo trades often enough to watch: a 3/8 crossover on one-minute bars, one bar a
+# second (the simulator's default speed of 60), so the first trade comes within seconds.
 DEMO_OVERRIDES: Final[dict[str, Any]] = {
-    "strategy.params": {"fast": 5, "slow": 20, "quantity": "0.01"},
+    "strategy.params": {"fast": 3, "slow": 8, "quantity": "0.05"},
 }
+
+
+_SERVE_TIMEOUT: Final = 60.0  # seconds for a session to start serving (venue, recovery)
 
 
 class AttachError(ValueError):
@@ -148,16 +155,6 @@ def _resolve(args: argparse.Namespace) -> tuple[Settings, str, Credentials | Non
     return base, name, credentials
 
 
-def _log_tail(settings: Settings, name: str) -> LogTail:
-    """Logs to ``<data.dir>/logs/<session>.log`` and the UI's tail: never over the screen."""
-    directory = Path(settings.data.dir) / "logs"
-    directory.mkdir(parents=True, exist_ok=True)
-    stream = (directory / f"{name}.log").open("a", encoding="utf-8")
-    tail = LogTail()
-    configure_logging(settings.log.level, json=True, stream=stream, tail=tail)
-    return tail
-
-
 def _run_tui(
     settings: Settings,
     name: str,
@@ -166,41 +163,91 @@ def _run_tui(
     credentials: Credentials | None,
     cancel_on_stop: bool,
 ) -> int:
+    """The session in a child process (``tickdeck serve``), the UI attached to it here:
+    two processes, so drawing never competes with the actors for the interpreter, and a
+    UI that fails cannot take the session with it."""
     from app.desk_backtests import DeskBacktests
     from tui.app import DeskApp  # Textual is loaded only by the commands that draw
 
-    tail = _log_tail(settings, name)
-    desk = LocalDesk(
-        settings, name,
-        simulator_speed=settings.tui.simulator_speed if simulator else None,
-        credentials=credentials, cancel_on_stop=cancel_on_stop, log_tail=tail,
-    ).start()  # fmt: skip
-    ui_failed = False
+    logs = Path(settings.data.dir) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    configure_logging(settings.log.level, json=True, stream=_append(logs / "attach.log"))
+    config = (logs / f"{name}.config.toml").resolve()
+    config.write_text(settings_to_toml(settings), encoding="utf-8")
+    command = [
+        sys.executable, "-m", "app.cli", "serve", "--config", str(config),
+        "--session", name, "--port", "0",
+    ]  # fmt: skip
+    command += ["--simulator"] if simulator else []
+    command += [] if cancel_on_stop else ["--keep-orders"]
+    command += ["--live", "--confirm-live"] if credentials is not None else []
+    print(f"starting session {name} (log: {logs / f'{name}.log'}) ...", flush=True)
+    with _append(logs / f"{name}.log") as log, (logs / f"{name}.out").open("w") as out:
+        session = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=out, stderr=log
+        )  # fmt: skip
     try:
-        app = DeskApp(desk, backtest_launcher=DeskBacktests(settings))
-        app.run()
-        ui_failed = bool(app.return_code)
-    except Exception as error:
-        print(f"tickdeck: the terminal UI failed: {error}", file=sys.stderr)
-        ui_failed = True
-    if ui_failed and desk.running and settings.tui.on_error == "headless":
+        control = _wait_served(journal_root(settings) / name, session)
+    except AttachError:
+        session.wait()
+        _print_tail(logs / f"{name}.out", logs / f"{name}.log")
+        return 2
+    ui_failed = anyio.run(_attached_ui, DeskApp, control, DeskBacktests(settings))
+    if ui_failed and settings.tui.on_error == "headless":
         print(
-            f"the terminal UI failed; session {name} goes on headless "
-            f"(tui.on_error = headless). Ctrl-C stops it cleanly.",
+            f"the terminal UI failed; session {name} goes on headless in process "
+            f"{session.pid} (tui.on_error = headless): `tickdeck attach --session {name}` "
+            "opens the UI again; Ctrl-C stops the session cleanly.",
             file=sys.stderr,
         )
-        try:
-            while desk.running:
-                desk.wait(0.5)
-        except KeyboardInterrupt:
-            pass
-    print(f"stopping session {name} ...", flush=True)
-    result = desk.stop()
-    if desk.error is not None:
-        print(f"tickdeck: error: session {name}: {desk.error}", file=sys.stderr)
-        return 2
-    _print_result(result)
+        with contextlib.suppress(KeyboardInterrupt):
+            session.wait()
+    if session.poll() is None:
+        print(f"stopping session {name} ...", flush=True)
+        session.send_signal(signal.SIGINT)
+        with contextlib.suppress(KeyboardInterrupt):
+            session.wait()
+    _print_tail(logs / f"{name}.out")
     return 1 if ui_failed else 0
+
+
+def _append(path: Path) -> TextIO:
+    return path.open("a", encoding="utf-8")
+
+
+def _wait_served(directory: Path, session: subprocess.Popen[bytes]) -> dict[str, str]:
+    """The control file the child ``session`` writes once it serves (not a stale one)."""
+    deadline = time.monotonic() + _SERVE_TIMEOUT
+    while time.monotonic() < deadline:
+        if session.poll() is not None:
+            raise AttachError(f"the session exited with status {session.returncode}")
+        with contextlib.suppress(LinkError):
+            control = read_control_file(directory)
+            if control["pid"] == str(session.pid):
+                return control
+        time.sleep(0.05)
+    session.send_signal(signal.SIGINT)
+    raise AttachError(f"the session did not serve within {_SERVE_TIMEOUT:g} s")
+
+
+async def _attached_ui(
+    app_type: Callable[..., Any], control: dict[str, str], launcher: Any
+) -> bool:
+    """Run the UI on the served session; True if the UI failed."""
+    async with RemoteDesk(control["address"], control["token"]) as link:
+        app = app_type(link, backtest_launcher=launcher)
+        try:
+            await app.run_async()
+        except Exception as error:
+            print(f"tickdeck: the terminal UI failed: {error}", file=sys.stderr)
+            return True
+        return bool(app.return_code)
+
+
+def _print_tail(*paths: Path, lines: int = 12) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            print("\n".join(path.read_text(encoding="utf-8").splitlines()[-lines:]))
 
 
 def _print_result(result: SessionResult | None) -> None:
@@ -230,16 +277,21 @@ def _serve(args: argparse.Namespace) -> int:
         settings = settings.model_copy(
             update={"control": settings.control.model_copy(update=control)}
         )
-    configure_logging(settings.log.level, json=settings.log.json, stream=sys.stderr)
-    result = anyio.run(_served, args, settings, name, credentials)
+    tail = LogTail()
+    configure_logging(settings.log.level, json=settings.log.json, stream=sys.stderr, tail=tail)
+    result = anyio.run(_served, args, settings, name, credentials, tail)
     _print_result(result)
     return 0
 
 
 async def _served(
-    args: argparse.Namespace, settings: Settings, name: str, credentials: Credentials | None
+    args: argparse.Namespace,
+    settings: Settings,
+    name: str,
+    credentials: Credentials | None,
+    tail: LogTail,
 ) -> SessionResult:
-    monitor = DeskMonitor()
+    monitor = DeskMonitor(tail)
     server = ControlServer(monitor, settings.control)
     options: dict[str, Any] = {
         "duration": args.duration, "cancel_on_stop": not args.keep_orders,
@@ -276,23 +328,12 @@ def _attach(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, overrides)
     directory = _served_directory(settings, args.session)
     control = read_control_file(directory)
-    configure_logging(settings.log.level, json=True, stream=_attach_log(settings))
-
-    async def attached() -> int:
-        async with RemoteDesk(control["address"], control["token"]) as link:
-            app = DeskApp(link)
-            await app.run_async()
-            return int(app.return_code or 0)
-
-    code = anyio.run(attached)
+    logs = Path(settings.data.dir) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    configure_logging(settings.log.level, json=True, stream=_append(logs / "attach.log"))
+    failed = anyio.run(_attached_ui, DeskApp, control, None)
     print(f"detached from session {directory.name}; it goes on running")
-    return code
-
-
-def _attach_log(settings: Settings) -> Any:
-    directory = Path(settings.data.dir) / "logs"
-    directory.mkdir(parents=True, exist_ok=True)
-    return (directory / "attach.log").open("a", encoding="utf-8")
+    return 1 if failed else 0
 
 
 def _served_directory(settings: Settings, session: str | None) -> Path:

@@ -149,7 +149,7 @@ class ControlServer:
 
 
 def read_control_file(directory: Path) -> dict[str, str]:
-    """``control.json`` of a served session: its ``address`` and ``token``."""
+    """``control.json`` of a served session: its ``address``, ``token`` and server ``pid``."""
     path = directory / CONTROL_FILE
     try:
         body = json.loads(path.read_text())
@@ -157,6 +157,6 @@ def read_control_file(directory: Path) -> dict[str, str]:
         raise LinkError(f"{path}: not found: is the session served (`tickdeck serve`)?") from None
     except (OSError, ValueError) as error:
         raise LinkError(f"{path}: cannot read it: {error}") from None
-    if not isinstance(body, dict) or not {"address", "token"} <= body.keys():
-        raise LinkError(f"{path}: no address and token in it")
-    return {"address": str(body["address"]), "token": str(body["token"])}
+    if not isinstance(body, dict) or not {"address", "token", "pid"} <= body.keys():
+        raise LinkError(f"{path}: no address, token and pid in it")
+    return {"address": str(body["address"]), "token": str(body["token"]), "pid": str(body["pid"])}

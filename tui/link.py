@@ -1,10 +1,10 @@
 """The UI's one way to a session: read its newest ``DeskView``, send it commands.
 
-A ``DeskLink`` hides where the session runs. ``app.desk_host.LocalDesk`` runs it
-in this process (on its own thread, so rendering never holds up an actor);
-``RemoteDesk`` (``tui.remote``) talks to ``tickdeck serve`` over its control API.
-The UI polls ``view()`` on its own timer (at most ten redraws a second) instead of
-being pushed every change: a busy market costs the UI nothing extra.
+A ``DeskLink`` hides where the session runs: ``RemoteDesk`` (``tui.remote``) talks
+to a session served by ``tickdeck serve`` (``tickdeck`` itself starts one in a
+child process and attaches to it), and tests host one on a thread. The UI polls
+``view()`` on its own timer (at most ten redraws a second) instead of being
+pushed every change: a busy market costs the UI nothing extra.
 
 Commands are catalog messages (``COMMANDS``); the UI sends them with ``ts=0`` and
 the session stamps them with its clock, publishes them on its bus, and so

@@ -1,15 +1,11 @@
-"""A session hosted in this process for the terminal UI: ``LocalDesk``.
+"""A session hosted on a thread of this process, for tests: ``LocalDesk``.
 
-The session runs on a thread of its own, in its own event loop, and the UI in the
-main thread's. Textual renders in its loop's callbacks; had the actors shared that
-loop, every redraw would delay them. With two loops they are scheduled apart, and
-what crosses between them is small: the UI reads the monitor's newest
-``DeskView`` (an immutable value, a plain attribute read) and sends commands with
-``asyncio.run_coroutine_threadsafe`` into the session's loop.
-
-The thread is not a daemon: leaving the UI (or the UI failing) does not cut the
-session short; ``stop`` asks it to stop cleanly (open orders cancelled unless
-configured otherwise, final snapshot, journal closed) and waits for that.
+``tickdeck`` runs a session in a child process and attaches the UI to it over the
+control API (``app.cli_tui``). Tests that want to look at a session's views and
+journal in one process host it here instead: the session on its own thread and
+event loop, read through its ``DeskMonitor`` (the newest view is an immutable
+value, a plain attribute read) and commanded with ``asyncio.run_coroutine_threadsafe``
+into its loop, as a ``tui.link.DeskLink``.
 """
 
 from __future__ import annotations

@@ -19,10 +19,10 @@ import anyio
 import pytest
 
 from actors.messages import Bar, Fill, Halt, RiskRejected, Side, SubmitOrder, TradingHalted
-from app.desk_host import LocalDesk
 from app.serve import CONTROL_FILE, read_control_file
 from app.settings import Settings, load_settings
 from journal.reader import JournalReader
+from tests.e2e.local_desk import LocalDesk
 from tui.link import LinkError
 from tui.remote import RemoteDesk
 from tui.view import DeskView
