@@ -33,11 +33,11 @@ from app.journaled import resume_settings
 from app.logs import configure_logging
 from app.session import (
     SessionResult,
-    simulated_venue,
     new_live_session_name,
     run_live_session,
     run_paper_session,
     session_exists,
+    simulated_venue,
 )
 from app.settings import Settings, load_settings
 from venues.binance.errors import BinanceError
