@@ -32,7 +32,7 @@ from typing import Any, Final, TextIO
 
 import anyio
 
-from app.cli_run import check_live
+from app.cli_run import SessionStartError, check_live
 from app.desk_monitor import DeskMonitor
 from app.journaled import journal_root, resume_settings
 from app.logs import LogTail, configure_logging
@@ -48,9 +48,10 @@ from app.session import (
 from app.settings import Settings, load_settings, settings_to_toml
 from tui.link import LinkError
 from tui.remote import RemoteDesk
+from venues.binance.errors import BinanceError
 from venues.binance.signing import Credentials, credentials_from_env
 
-__all__ = ["DEMO_OVERRIDES", "USER_ERRORS", "AttachError", "add_command", "run_demo"]
+__all__ = ["DEMO_OVERRIDES", "USER_ERRORS", "AttachError", "add_command", "run_demo", "run_tui"]
 
 # The demo trades often enough to watch: a 3/8 crossover on one-minute bars, one bar a
 # second (the simulator's default speed of 60), so the first trade comes within seconds.
@@ -129,12 +130,12 @@ def run_demo(ensure_data: Callable[[Settings], None]) -> int:
     settings = load_settings(None, DEMO_OVERRIDES)
     ensure_data(settings)
     name = new_live_session_name("paper", settings)
-    return _run_tui(settings, name, simulator=True, credentials=None, cancel_on_stop=True)
+    return run_tui(settings, name, simulator=True, credentials=None, cancel_on_stop=True)
 
 
 def _tui(args: argparse.Namespace) -> int:
     settings, name, credentials = _resolve(args)
-    return _run_tui(
+    return run_tui(
         settings, name, simulator=args.simulator, credentials=credentials,
         cancel_on_stop=not args.keep_orders,
     )  # fmt: skip
@@ -155,20 +156,26 @@ def _resolve(args: argparse.Namespace) -> tuple[Settings, str, Credentials | Non
     return base, name, credentials
 
 
-def _run_tui(
+def run_tui(
     settings: Settings,
     name: str,
     *,
     simulator: bool,
     credentials: Credentials | None,
     cancel_on_stop: bool,
+    app_type: Callable[..., Any] | None = None,
 ) -> int:
     """The session in a child process (``tickdeck serve``), the UI attached to it here:
     two processes, so drawing never competes with the actors for the interpreter, and a
-    UI that fails cannot take the session with it."""
+    UI that fails cannot take the session with it. ``app_type`` is the UI (``DeskApp``
+    unless given: a test gives one that fails). 0 when the UI was quit, 1 when it
+    failed, 2 when the session did not start."""
     from app.desk_backtests import DeskBacktests
-    from tui.app import DeskApp  # Textual is loaded only by the commands that draw
 
+    if app_type is None:
+        from tui.app import DeskApp  # Textual is loaded only by the commands that draw
+
+        app_type = DeskApp
     logs = Path(settings.data.dir) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     configure_logging(settings.log.level, json=True, stream=_append(logs / "attach.log"))
@@ -192,7 +199,7 @@ def _run_tui(
         session.wait()
         _print_tail(logs / f"{name}.out", logs / f"{name}.log")
         return 2
-    ui_failed = anyio.run(_attached_ui, DeskApp, control, DeskBacktests(settings))
+    ui_failed = anyio.run(_attached_ui, app_type, control, DeskBacktests(settings))
     if ui_failed and settings.tui.on_error == "headless":
         print(
             f"the terminal UI failed; session {name} goes on headless in process "
@@ -313,9 +320,15 @@ async def _session(
         f"(address and token in {directory / CONTROL_FILE}); Ctrl-C stops it",
         flush=True,
     )
-    if credentials is not None:
-        return await run_live_session(settings, name, credentials, **options)
-    return await run_paper_session(settings, name, **options)
+    try:
+        if credentials is not None:
+            return await run_live_session(settings, name, credentials, **options)
+        return await run_paper_session(settings, name, **options)
+    except BinanceError as error:
+        raise SessionStartError(
+            f"venue at {settings.binance.base_url}: {error} (is `tickdeck simulator` running? "
+            "--simulator starts one)"
+        ) from None
 
 
 # --- tickdeck attach ----------------------------------------------------------------------

@@ -23,6 +23,7 @@ from app.serve import CONTROL_FILE, read_control_file
 from app.settings import Settings, load_settings
 from journal.reader import JournalReader
 from tests.e2e.local_desk import LocalDesk
+from tui.app import DeskApp
 from tui.link import LinkError
 from tui.remote import RemoteDesk
 from tui.view import DeskView
@@ -81,22 +82,32 @@ def test_views_follow_the_session_and_agree_with_its_journal(tmp_path: Path) -> 
     assert {order.client_order_id for order in view.orders} <= submitted
 
 
-def test_a_halt_from_the_desk_is_journaled_and_no_new_entry_reaches_the_venue(
+async def test_ctrl_k_in_the_desk_halts_the_session_and_no_new_entry_reaches_the_venue(
     tmp_path: Path,
 ) -> None:
     desk = LocalDesk(_settings(tmp_path), "desk-halt", simulator_speed=SPEED).start()
     try:
-        _wait_for(desk, lambda v: v.session.state == "running" and len(v.fills) >= 1)
-        asyncio.run(desk.command(Halt(ts=0, reason="desk test")))
-        halted = _wait_for(desk, lambda v: v.risk.state == "HALTED")
-        assert halted.risk.reason.endswith("desk test")
-        # Long enough for several crosses up, each refused now.
-        _wait_for(desk, lambda v: len(v.bars["BTCUSDT"]) >= len(halted.bars["BTCUSDT"]) + 40)
+        app = DeskApp(desk)
+        async with app.run_test(size=(100, 30)) as pilot:
+            with anyio.fail_after(30):
+                while app.view is None or not (
+                    app.view.session.state == "running" and app.view.fills
+                ):
+                    await pilot.pause(0.05)
+            await pilot.press("ctrl+k")
+            with anyio.fail_after(5):
+                while app.view.risk.state != "HALTED":
+                    await pilot.pause(0.01)
+            halted = app.view
+            # Long enough for several crosses up, each refused now.
+            with anyio.fail_after(30):
+                while len(app.view.bars["BTCUSDT"]) < len(halted.bars["BTCUSDT"]) + 40:
+                    await pilot.pause(0.05)
     finally:
         result = desk.stop(timeout=30)
     assert result is not None
     records = [(record.seq, record.message) for record in JournalReader(result.directory)]
-    (halt_seq,) = [seq for seq, m in records if isinstance(m, Halt) and m.reason == "desk test"]
+    (halt_seq,) = [seq for seq, m in records if isinstance(m, Halt) and m.reason == "operator"]
     after = [m for seq, m in records if seq > halt_seq]
     assert any(isinstance(m, TradingHalted) for m in after)
     assert any(isinstance(m, RiskRejected) for m in after), "no entry was tried after the halt"
@@ -151,6 +162,21 @@ async def _attached(
         return view
 
 
+async def _attach_the_desk_and_halt(control: dict[str, str]) -> DeskView:
+    """``tickdeck attach``: the desk on the served session; ctrl+k; then leave."""
+    async with RemoteDesk(control["address"], control["token"]) as link:
+        app = DeskApp(link)
+        async with app.run_test(size=(100, 30)) as pilot:
+            with anyio.fail_after(30):
+                while app.view is None or app.view.session.state != "running":
+                    await pilot.pause(0.05)
+            await pilot.press("ctrl+k")
+            with anyio.fail_after(5):
+                while app.view.risk.state != "HALTED":
+                    await pilot.pause(0.01)
+            return app.view
+
+
 def test_attach_halt_detach_leaves_the_served_session_running_and_halted(
     tmp_path: Path,
 ) -> None:
@@ -160,13 +186,8 @@ def test_attach_halt_detach_leaves_the_served_session_running_and_halted(
     try:
         control = _control(directory, process)
         assert os.stat(directory / CONTROL_FILE).st_mode & 0o077 == 0  # owner only
-        halted = anyio.run(
-            _attached,
-            control,
-            lambda link: link.command(Halt(ts=0, reason="attached")),
-            lambda view: view.risk.state == "HALTED",
-        )
-        assert halted.risk.reason.endswith("attached")
+        halted = anyio.run(_attach_the_desk_and_halt, control)
+        assert halted.risk.reason.endswith("operator")
         bars_then = len(halted.bars["BTCUSDT"])
         time.sleep(1.0)  # detached: the session goes on
         assert process.poll() is None
