@@ -1,5 +1,6 @@
 """What the command modules (``app/cli_<name>.py``) share: argument types (a day, a
-strategy parameter), the data directory option, and the settings they start from."""
+strategy parameter), the data directory and session options, and the settings they
+start from."""
 
 from __future__ import annotations
 
@@ -11,7 +12,14 @@ from pathlib import Path
 from app.logs import configure_logging
 from app.settings import Settings, StrategyParam, decode_param, load_settings
 
-__all__ = ["add_data_dir", "date_arg", "load_command_settings", "param_arg", "start_command"]
+__all__ = [
+    "add_data_dir",
+    "add_session_options",
+    "date_arg",
+    "load_command_settings",
+    "param_arg",
+    "start_command",
+]
 
 
 def date_arg(text: str) -> dt.date:
@@ -50,3 +58,21 @@ def param_arg(text: str) -> tuple[str, StrategyParam]:
 
 def add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, help="data directory (default: settings)")
+
+
+def add_session_options(parser: argparse.ArgumentParser) -> None:
+    """The options of every command that runs a paper or live session (run, tui, serve)."""
+    parser.add_argument("--config", type=Path, help="a TOML config (see configs/paper.toml)")
+    parser.add_argument("--session", help="session name: resumed if its journal exists")
+    parser.add_argument("--data-dir", type=Path, help="data directory (journals live here)")
+    parser.add_argument(
+        "--keep-orders", action="store_true",
+        help="leave open orders working at stop (default: cancel them)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--simulator", action="store_true",
+        help="start a loopback exchange simulator in this process and trade against it",
+    )  # fmt: skip
+    parser.add_argument(
+        "--confirm-live", action="store_true", help="confirm live trading without the prompt"
+    )

@@ -29,6 +29,7 @@ from typing import Any
 
 import anyio
 
+from app.cli_args import add_session_options
 from app.journaled import resume_settings
 from app.logs import configure_logging
 from app.session import (
@@ -90,27 +91,14 @@ def add_command(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
         action="store_true",
         help="live trading (real money; needs a config, env keys, confirmation)",
     )
-    parser.add_argument("--config", type=Path, help="a TOML config (see configs/paper.toml)")
-    parser.add_argument("--session", help="session name: resumed if its journal exists")
-    parser.add_argument("--data-dir", type=Path, help="data directory (journals live here)")
+    add_session_options(parser)
     parser.add_argument(
         "--duration", type=float, metavar="SECONDS", help="stop cleanly after this long"
     )
     parser.add_argument(
-        "--keep-orders", action="store_true",
-        help="leave open orders working at stop (default: cancel them)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--simulator", action="store_true",
-        help="start a loopback exchange simulator in this process and trade against it",
-    )  # fmt: skip
-    parser.add_argument(
         "--simulator-speed", type=float, default=60.0, metavar="X",
         help="with --simulator: simulated seconds per real second (default 60)",
     )  # fmt: skip
-    parser.add_argument(
-        "--confirm-live", action="store_true", help="confirm live trading without the prompt"
-    )
     parser.set_defaults(handler=handle)
 
 

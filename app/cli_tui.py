@@ -32,6 +32,7 @@ from typing import Any, Final, TextIO
 
 import anyio
 
+from app.cli_args import add_session_options
 from app.cli_run import SessionStartError, check_live
 from app.desk_monitor import DeskMonitor
 from app.journaled import journal_root, resume_settings
@@ -101,24 +102,11 @@ def add_command(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
 
 
 def _session_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, help="a TOML config (see configs/paper.toml)")
-    parser.add_argument("--session", help="session name: resumed if its journal exists")
-    parser.add_argument("--data-dir", type=Path, help="data directory (journals live here)")
-    parser.add_argument(
-        "--simulator", action="store_true",
-        help="start a loopback exchange simulator in this process and trade against it",
-    )  # fmt: skip
-    parser.add_argument(
-        "--keep-orders", action="store_true",
-        help="leave open orders working at stop (default: cancel them)",
-    )  # fmt: skip
+    add_session_options(parser)
     parser.add_argument(
         "--live", action="store_true",
         help="live trading (real money; needs a live config, env keys, confirmation)",
     )  # fmt: skip
-    parser.add_argument(
-        "--confirm-live", action="store_true", help="confirm live trading without the prompt"
-    )
 
 
 # --- tickdeck tui and the demo ------------------------------------------------------------
