@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.widgets import DataTable
 
@@ -19,15 +20,28 @@ Cell = str | Text
 
 
 def sync_rows(table: DataTable[Cell], rows: Sequence[tuple[str, Sequence[Cell]]]) -> None:
-    """``rows``: (key, cells) in display order; cells match the table's columns."""
+    """``rows``: (key, cells) in display order; cells match the table's columns.
+
+    A column widens for a wider cell and never narrows: asking the table to fit a
+    narrower one makes it measure every cell of the column again (a 500-row table
+    redrawn ten times a second spent its time there), and columns that jump in width
+    under the reader's eyes are worse than a blank or two.
+    """
     keys = [key for key, _ in rows]
     if keys == [row_key.value for row_key in table.rows]:
-        columns = list(table.columns)
+        columns = table.columns
         for key, cells in rows:
-            for column, old, new in zip(columns, table.get_row(key), cells, strict=True):
+            for (column_key, column), old, new in zip(
+                columns.items(), table.get_row(key), cells, strict=True
+            ):
                 if old != new:
-                    table.update_cell(key, column, new, update_width=True)
+                    wider = _width(new) > column.content_width
+                    table.update_cell(key, column_key, new, update_width=wider)
         return
     table.clear()
     for key, cells in rows:
         table.add_row(*cells, key=key)
+
+
+def _width(cell: Cell) -> int:
+    return cell.cell_len if isinstance(cell, Text) else cell_len(cell)
