@@ -2,7 +2,10 @@
 
 It watches the bus through taps (plain callables the live scheduler calls as it
 publishes, before any actor sees the message) and keeps, per kind of thing, the
-latest state and a bounded history: the newest ``MAX_*`` entries. A tap does a
+latest state and a bounded history: the newest ``MAX_*`` entries (every order and fill of the
+session stays in the journal, queryable with SQL once exported; the screens show
+the recent ones, and a table of a few hundred rows refills in a fraction of a
+second when a screen is shown again after a busy while). A tap does a
 dict update or a deque append, never more, so the actors pay microseconds for
 being watched. Building a ``DeskView`` (copying those histories into tuples)
 happens on the monitor's own timer, at most ``VIEWS_PER_SECOND`` times a second
@@ -86,9 +89,9 @@ __all__ = [
 VIEWS_PER_SECOND: Final = 10
 MAX_BARS: Final = 240  # per symbol; the indicator points likewise
 MAX_EQUITY_POINTS: Final = 2_000
-MAX_ORDERS: Final = 500  # closed ones beyond this are forgotten; open ones never
-MAX_ORDER_EVENTS: Final = 2_000
-MAX_FILLS: Final = 500
+MAX_ORDERS: Final = 250  # closed ones beyond this are forgotten; open ones never
+MAX_ORDER_EVENTS: Final = 1_000
+MAX_FILLS: Final = 250
 MAX_ALERTS: Final = 100
 _IDLE_VIEW_SECONDS: Final = 1.0  # a view even when nothing changed: clocks, health
 _SEGMENT_SCAN_SECONDS: Final = 1.0

@@ -826,8 +826,14 @@ async def _run_session(
 @contextlib.asynccontextmanager
 async def simulated_venue(settings: Settings, speed: float) -> AsyncIterator[Settings]:
     """A loopback exchange simulator for ``settings``' symbols, running while the context
-    is open, and ``settings`` pointed at it: how a paper session runs with no internet."""
-    config = SimulatorConfig(speed=speed, symbols=tuple(settings.backtest.symbols))
+    is open, and ``settings`` pointed at it: how a paper session runs with no internet.
+    Its market replays ``tui.simulator_days`` of seeded sample data (the first day is
+    the klines' history), so a demo left running keeps moving for hours."""
+    config = SimulatorConfig(
+        speed=speed,
+        symbols=tuple(settings.backtest.symbols),
+        sample_days=settings.tui.simulator_days,
+    )
     async with run_simulator(config) as simulator:
         binance = settings.binance.model_copy(update={"base_url": simulator.url})
         yield settings.model_copy(update={"binance": binance})

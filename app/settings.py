@@ -277,6 +277,7 @@ class TuiSettings(BaseModel):
 
     on_error: Literal["headless", "stop"] = "headless"
     simulator_speed: float = Field(default=60.0, gt=0, allow_inf_nan=False)
+    simulator_days: int = Field(default=30, ge=2, le=3650)
 
 
 class ControlSettings(BaseModel):

@@ -7,12 +7,14 @@ with nothing but the control link watching, then with the real ``DeskApp``
 
 - bus events/s (journal frames per second) without and with the UI, and their
   ratio: the UI must not slow the actors;
-- redraws per second (``show`` calls on the active screen): at most 10;
-- key to screen: a screen switch (1..6) pressed to drawn, p50/p99;
+- redraws per second (``show`` calls on the active screen for new views, the one
+  each screen switch makes aside): at most 10;
+- key to screen: a screen switch (1..6) pressed to drawn, p50/p99 (a screen's
+  first visit, which composes it, reported apart);
 - halt: ctrl+k pressed to HALTED in the view the UI shows (through the control
   API and back), p50/p99; each halt is lifted with a Resume before the next.
 
-    uv run python benchmarks/tui_responsiveness.py [--speed 24000] [--seconds 8]
+    uv run python benchmarks/tui_responsiveness.py [--speed 14000] [--seconds 20]
 """
 
 from __future__ import annotations
@@ -111,6 +113,8 @@ async def with_ui(control: dict[str, str], seconds: float) -> dict[str, float]:
 
             screen.show = counted  # type: ignore[method-assign]
         switches: list[float] = []
+        first_visits: list[float] = []
+        visited = {"1"}
         halts: list[float] = []
         async with app.run_test(headless=True, size=(100, 30)) as pilot:
             await pilot.pause(0.5)
@@ -124,7 +128,10 @@ async def with_ui(control: dict[str, str], seconds: float) -> dict[str, float]:
                 began = time.perf_counter()
                 await pilot.press(key)
                 await pilot.pause()
-                switches.append((time.perf_counter() - began) * 1000)
+                taken = (time.perf_counter() - began) * 1000
+                # A screen's first visit composes it; the figures are for later ones.
+                (switches if key in visited else first_visits).append(taken)
+                visited.add(key)
                 if index % 6 == 0:
                     began = time.perf_counter()
                     await pilot.press("ctrl+k")
@@ -137,7 +144,8 @@ async def with_ui(control: dict[str, str], seconds: float) -> dict[str, float]:
                 await pilot.pause(0.1)
             elapsed = time.monotonic() - start
             rate = (_seq(link) - first) / elapsed
-            redraws = (shows - shows_start) / elapsed
+            # One show per switch is the switch itself; the rest are the views' redraws.
+            redraws = (shows - shows_start - len(switches) - len(first_visits)) / elapsed
     return {
         "rate": rate,
         "redraws": redraws,
@@ -146,6 +154,7 @@ async def with_ui(control: dict[str, str], seconds: float) -> dict[str, float]:
         "halt_p50": statistics.median(halts) if halts else float("nan"),
         "halt_p99": _percentile(halts, 0.99) if halts else float("nan"),
         "switches": len(switches),
+        "first_visit_max": max(first_visits, default=float("nan")),
         "halts": len(halts),
     }
 
@@ -161,8 +170,8 @@ def _measure(data_dir: Path, speed: float, run) -> object:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--speed", type=float, default=24_000.0)
-    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--speed", type=float, default=14_000.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tickdeck-tui-bench-") as tmp:
         base = _measure(Path(tmp) / "a", args.speed, lambda c: headless(c, args.seconds))
@@ -170,10 +179,11 @@ def main() -> int:
     print(f"simulator speed:             {args.speed:,.0f}x")
     print(f"bus events/s headless:       {base:,.0f}")
     print(f"bus events/s with the UI:    {ui['rate']:,.0f}  (ratio {ui['rate'] / base:.2f})")
-    print(f"redraws/s (show calls):      {ui['redraws']:.1f}  (limit 10)")
+    print(f"redraws/s from new views:    {ui['redraws']:.1f}  (limit 10)")
     print(
         f"screen switch key to drawn:  p50 {ui['switch_p50']:.1f} ms, "
-        f"p99 {ui['switch_p99']:.1f} ms  ({ui['switches']:.0f} presses)"
+        f"p99 {ui['switch_p99']:.1f} ms  ({ui['switches']:.0f} presses; a screen's first "
+        f"visit, which composes it, at most {ui['first_visit_max']:.0f} ms)"
     )
     print(
         f"ctrl+k to HALTED in the UI:  p50 {ui['halt_p50']:.1f} ms, "

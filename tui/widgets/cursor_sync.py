@@ -15,9 +15,11 @@ from collections.abc import Sequence
 
 from textual.widgets import DataTable
 
-from tui.widgets.row_sync import Cell, sync_rows
+from tui.widgets.row_sync import Cell, as_text, sync_rows
 
 __all__ = ["sync_keeping_cursor"]
+
+_MOST_REMOVED = 16
 
 
 def sync_keeping_cursor(table: DataTable[Cell], rows: Sequence[tuple[str, Sequence[Cell]]]) -> None:
@@ -31,7 +33,10 @@ def sync_keeping_cursor(table: DataTable[Cell], rows: Sequence[tuple[str, Sequen
     scroll_y = table.scroll_y
     arrived = set(new_keys)
     staying = [key for key in old_keys if key in arrived]
-    if new_keys[: len(staying)] == staying:
+    # Removing a row costs the table a pass over all of them: past a few departures (a
+    # screen shown again after a busy while) refilling it whole is cheaper.
+    departed = len(old_keys) - len(staying)
+    if departed <= _MOST_REMOVED and new_keys[: len(staying)] == staying:
         scroll_y -= sum(
             1 for index, key in enumerate(old_keys) if key not in arrived and index < scroll_y
         )
@@ -40,7 +45,7 @@ def sync_keeping_cursor(table: DataTable[Cell], rows: Sequence[tuple[str, Sequen
                 table.remove_row(key)
         sync_rows(table, rows[: len(staying)])
         for key, cells in rows[len(staying) :]:
-            table.add_row(*cells, key=key)
+            table.add_row(*map(as_text, cells), key=key)
     else:
         sync_rows(table, rows)
     if cursor_key in arrived:

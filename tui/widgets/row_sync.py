@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rich.cells import cell_len
 from rich.text import Text
 from textual.widgets import DataTable
 
-__all__ = ["Cell", "sync_rows"]
+__all__ = ["Cell", "as_text", "sync_rows"]
 
 Cell = str | Text
 
@@ -31,17 +30,21 @@ def sync_rows(table: DataTable[Cell], rows: Sequence[tuple[str, Sequence[Cell]]]
     if keys == [row_key.value for row_key in table.rows]:
         columns = table.columns
         for key, cells in rows:
-            for (column_key, column), old, new in zip(
+            for (column_key, column), old, cell in zip(
                 columns.items(), table.get_row(key), cells, strict=True
             ):
+                new = as_text(cell)
                 if old != new:
-                    wider = _width(new) > column.content_width
+                    wider = new.cell_len > column.content_width
                     table.update_cell(key, column_key, new, update_width=wider)
         return
     table.clear()
     for key, cells in rows:
-        table.add_row(*cells, key=key)
+        table.add_row(*map(as_text, cells), key=key)
 
 
-def _width(cell: Cell) -> int:
-    return cell.cell_len if isinstance(cell, Text) else cell_len(cell)
+def as_text(cell: Cell) -> Text:
+    """A cell as plain ``Text``: a string is never read as markup (an order's reason or a
+    query's result may hold brackets), and ``Text`` measures without parsing, which is
+    what a table spends its time on when many rows arrive at once."""
+    return cell if isinstance(cell, Text) else Text(cell)
