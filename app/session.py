@@ -52,8 +52,9 @@ import contextlib
 import datetime as dt
 import json
 import signal
+import sys
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -124,6 +125,7 @@ __all__ = [
     "run_paper_session",
     "session_exists",
     "simulated_venue",
+    "switch_interval",
     "ws_url_for",
 ]
 
@@ -628,11 +630,13 @@ async def run_paper_session(
 ) -> SessionResult:
     """Run (or resume) the paper session ``name`` until ``duration`` seconds have passed,
     ``stop`` is set, or (``handle_signals``) SIGINT/SIGTERM; see the module docstring."""
-    return await _run_session(
-        settings, name, None,
-        duration=duration, cancel_on_stop=cancel_on_stop, stop=stop,
-        handle_signals=handle_signals, reconcile_timeout=reconcile_timeout, observers=observers,
-    )  # fmt: skip
+    with switch_interval(settings.runtime.switch_interval_us):
+        return await _run_session(
+            settings, name, None,
+            duration=duration, cancel_on_stop=cancel_on_stop, stop=stop,
+            handle_signals=handle_signals, reconcile_timeout=reconcile_timeout,
+            observers=observers,
+        )  # fmt: skip
 
 
 async def run_live_session(
@@ -649,11 +653,13 @@ async def run_live_session(
 ) -> SessionResult:
     """Run (or resume) the live session ``name`` on ``settings.binance.base_url`` with
     ``credentials``: real orders. The caller has done the live checks (``app.cli_run``)."""
-    return await _run_session(
-        settings, name, credentials,
-        duration=duration, cancel_on_stop=cancel_on_stop, stop=stop,
-        handle_signals=handle_signals, reconcile_timeout=reconcile_timeout, observers=observers,
-    )  # fmt: skip
+    with switch_interval(settings.runtime.switch_interval_us):
+        return await _run_session(
+            settings, name, credentials,
+            duration=duration, cancel_on_stop=cancel_on_stop, stop=stop,
+            handle_signals=handle_signals, reconcile_timeout=reconcile_timeout,
+            observers=observers,
+        )  # fmt: skip
 
 
 async def _run_session(
@@ -729,6 +735,7 @@ async def _run_session(
             name,
             segment_bytes=options.segment_mb * 1024 * 1024,
             max_batch_frames=options.batch_frames,
+            linger_us=options.linger_us,
         ) as writer:
             port = _JournalPort(writer)
             scheduler = LiveScheduler(
@@ -837,6 +844,18 @@ async def simulated_venue(settings: Settings, speed: float) -> AsyncIterator[Set
     async with run_simulator(config) as simulator:
         binance = settings.binance.model_copy(update={"base_url": simulator.url})
         yield settings.model_copy(update={"binance": binance})
+
+
+@contextlib.contextmanager
+def switch_interval(microseconds: int) -> Iterator[None]:
+    """Python's thread switch interval set for the block, as it was after it (see
+    ``RuntimeSettings``: a session's write-ahead waits on a worker thread)."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(microseconds / 1e6)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
 
 
 def _halt_reason(risk: RiskManager, recorder: Recorder) -> str:

@@ -35,6 +35,10 @@ halted desk refuses; limits 0 = none; cash enough never to run out).
   an approval before it; and on the broker: nothing reaches it after the drain while
   ticks go on being rejected.
 
+The measured pipeline runs as a session does: the journal lingers (``journal.linger_us``:
+market data nobody waits for shares the order's fsync) and the thread switch interval
+is the session's (``runtime.switch_interval_us``); see ``app.session``.
+
 Figures are medians of ``--repeat`` runs (p50/p99/max computed per run).
 
     uv run python benchmarks/tick_to_order_latency.py [--rate 200] [--seconds 4] [--repeat 3]
@@ -87,6 +91,8 @@ from actors.reconciler import Reconciler
 from actors.risk import RiskLimits, RiskManager
 from actors.strategy import StrategyHost
 from actors.supervisor import LiveScheduler
+from app.session import switch_interval
+from app.settings import load_settings
 from journal import JournalReader
 from journal.frames import encode_frame
 from journal.writer import JournalWriter, open_journal
@@ -121,6 +127,9 @@ def _serve(conn: Connection, speed: float, trades_per_bar: int, days: int) -> No
 
     asyncio.run(main())
 
+
+# The session settings the measured pipeline copies (journal linger, switch interval).
+SETTINGS = load_settings()
 
 # --- probes ------------------------------------------------------------------------------
 
@@ -333,7 +342,8 @@ async def session(
     if root is None:
         await run(LiveScheduler(bus, LiveClock(), inbox_capacity=1024))
     else:
-        async with open_journal(root, name) as writer:
+        # As a session opens its journal (app.session): with the configured linger.
+        async with open_journal(root, name, linger_us=SETTINGS.journal.linger_us) as writer:
             port = StampedPort(writer, probe)
             await run(LiveScheduler(bus, LiveClock(), inbox_capacity=1024, journal=port))
     assert risk.state is (RiskState.ACTIVE if halt_after is None else RiskState.HALTED)
@@ -505,6 +515,11 @@ async def run_all(args: argparse.Namespace, urls: tuple[str, str], root: Path) -
 
 
 def main() -> None:
+    with switch_interval(SETTINGS.runtime.switch_interval_us):  # as a session does
+        _main()
+
+
+def _main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=int, default=200, help="trades/s the simulator sends")
     parser.add_argument("--trades-per-bar", type=int, default=8)

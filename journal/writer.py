@@ -12,10 +12,16 @@ message.
 
 A batch closes as soon as the queue is drained: after taking what is queued,
 the writer yields once so that producers already runnable can append, and
-commits when that adds nothing. Waiting for more on a timer would only add
-latency: the batch grows anyway while the previous one is being fsynced. Two
-bounds keep a firehose from holding a batch open: ``max_batch_frames`` and
-``max_batch_us`` (time since the batch opened).
+commits when that adds nothing. Two bounds keep a firehose from holding a batch
+open: ``max_batch_frames`` and ``max_batch_us`` (time since the batch opened).
+
+``linger_us`` (0: off) lets a batch that nobody waits for wait that long before
+it starts, until a ``durable`` call asks for a seq in it. A live session journals
+market data that nobody waits on and, a moment later, the order it caused, which
+must be on disk before it leaves: committing the market data at once would have
+the order wait for that fsync and then for its own. Lingering, both go in one
+fsync that starts when the order asks. What nobody waits for reaches the disk at
+most ``linger_us`` later.
 
 A failed write or fsync (a full disk, an I/O error) fails the journal for good:
 every waiter for a seq not yet durable, and every later append, raises
@@ -249,6 +255,7 @@ class JournalWriter(_SegmentWriter):
 
     _work: anyio.Event  # set when the queue becomes non-empty (or on close)
     _committed: anyio.Event  # set, and replaced, when a batch is durable
+    _wanted: anyio.Event  # set when a ``durable`` caller waits for a seq not yet on disk
 
     def __init__(
         self,
@@ -258,12 +265,14 @@ class JournalWriter(_SegmentWriter):
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
         max_batch_frames: int = DEFAULT_MAX_BATCH_FRAMES,
         max_batch_us: int = DEFAULT_MAX_BATCH_US,
+        linger_us: int = 0,
     ) -> None:
         super().__init__(root, session, segment_bytes)
-        if max_batch_frames <= 0 or max_batch_us < 0:
-            raise ValueError("max_batch_frames must be > 0, max_batch_us >= 0")
+        if max_batch_frames <= 0 or max_batch_us < 0 or linger_us < 0:
+            raise ValueError("max_batch_frames must be > 0, max_batch_us and linger_us >= 0")
         self.max_batch_frames = max_batch_frames
         self.max_batch_ns = max_batch_us * 1000
+        self.linger_seconds = linger_us / 1e6
         self._accepting = False
         self._closing = False
         self._taken_seq = 0
@@ -289,6 +298,8 @@ class JournalWriter(_SegmentWriter):
         if the journal failed before it got there."""
         if seq >= self._next_seq:
             raise ValueError(f"seq {seq} has not been appended (last is {self._next_seq - 1})")
+        if self._durable_seq < seq:
+            self._wanted.set()  # a lingering batch starts now
         while self._durable_seq < seq:
             if self._failure is not None or (self._stopped is not None and self._stopped.is_set()):
                 raise self._failed()
@@ -300,6 +311,7 @@ class JournalWriter(_SegmentWriter):
         """Stop accepting appends; ``run`` commits everything queued and returns."""
         if self._accepting:
             self._work.set()
+            self._wanted.set()  # no lingering: commit what is queued now
         self._accepting = False
         self._closing = True
 
@@ -319,6 +331,7 @@ class JournalWriter(_SegmentWriter):
         the batch in flight and the rest are written under a shield."""
         self._work = anyio.Event()
         self._committed = anyio.Event()
+        self._wanted = anyio.Event()
         self._stopped = anyio.Event()
         # Its own thread token: other to_thread users (queries, exports) holding the
         # default limiter's tokens must never delay a commit.
@@ -334,6 +347,10 @@ class JournalWriter(_SegmentWriter):
         try:
             while self._failure is None:
                 if self._queue:
+                    if self.linger_seconds and not self._closing:
+                        with anyio.move_on_after(self.linger_seconds):
+                            await self._wanted.wait()
+                    self._wanted = anyio.Event()
                     with anyio.CancelScope(shield=True):
                         await self._commit(await self._collect())
                 elif self._closing:
@@ -505,6 +522,7 @@ async def open_journal(
     segment_bytes: int = DEFAULT_SEGMENT_BYTES,
     max_batch_frames: int = DEFAULT_MAX_BATCH_FRAMES,
     max_batch_us: int = DEFAULT_MAX_BATCH_US,
+    linger_us: int = 0,
 ) -> AsyncIterator[JournalWriter]:
     """A running writer for the block; on leaving, everything appended is committed, and
     ``JournalWriteError`` is raised if some of it could not be (after an error in the
@@ -515,6 +533,7 @@ async def open_journal(
         segment_bytes=segment_bytes,
         max_batch_frames=max_batch_frames,
         max_batch_us=max_batch_us,
+        linger_us=linger_us,
     )
     tasks = anyio.create_task_group()
     await tasks.__aenter__()

@@ -113,6 +113,38 @@ async def test_concurrent_producers_share_fsyncs(
     assert len(_read(tmp_path / SESSION)) == 350
 
 
+async def test_a_lingering_batch_waits_for_the_write_ahead_and_shares_its_fsync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Market data nobody waits for, then the order it caused: one fsync for both,
+    started when the order asks, not two in a row."""
+    async with open_journal(tmp_path, SESSION, linger_us=1_000_000) as journal:
+        disk = DiskCalls(monkeypatch)
+        journal.append(Heartbeat(ts=1, actor="tick"), 1)
+        await anyio.sleep(0.05)  # the writer has had every chance to commit it
+        assert (journal.durable_seq, disk.fsyncs) == (0, 0)
+        order = journal.append(Heartbeat(ts=2, actor="order"), 2)
+        with anyio.fail_after(0.5):  # far sooner than the linger
+            await journal.durable(order)
+        assert (disk.writes, disk.fsyncs) == (1, 1)
+
+
+async def test_what_nobody_waits_for_is_committed_after_the_linger(tmp_path: Path) -> None:
+    async with open_journal(tmp_path, SESSION, linger_us=50_000) as journal:
+        journal.append(Heartbeat(ts=1, actor="tick"), 1)
+        await anyio.sleep(0.01)
+        assert journal.durable_seq == 0
+        await anyio.sleep(0.2)
+        assert journal.durable_seq == 1
+
+
+async def test_close_does_not_wait_out_the_linger(tmp_path: Path) -> None:
+    with anyio.fail_after(0.5):  # the linger is a second
+        async with open_journal(tmp_path, SESSION, linger_us=1_000_000) as journal:
+            journal.append(Heartbeat(ts=1, actor="tick"), 1)
+    assert len(_read(tmp_path / SESSION)) == 1
+
+
 async def test_a_batch_holds_at_most_max_batch_frames(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
