@@ -124,10 +124,12 @@ def test_commands_need_a_running_session(tmp_path: Path) -> None:
 # --- tickdeck serve / attach ----------------------------------------------------------
 
 
-def _serve(tmp_path: Path, session: str) -> subprocess.Popen[bytes]:
+def _serve(
+    tmp_path: Path, session: str, listen: tuple[str, ...] = ("--port", "0")
+) -> subprocess.Popen[bytes]:
     env = {**os.environ, "TICKDECK_LOG__LEVEL": "WARNING", "TICKDECK_TUI__SIMULATOR_SPEED": "1200"}
     return subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--simulator", "--port", "0",
+        [sys.executable, "-m", "app.cli", "serve", "--simulator", *listen,
          "--config", str(ROOT / "configs" / "paper.toml"), "--data-dir", str(tmp_path),
          "--session", session],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -229,3 +231,26 @@ def test_the_control_api_refuses_a_wrong_token(tmp_path: Path) -> None:
         process.communicate(timeout=30)
     records = [record.message for record in JournalReader(directory)]
     assert not any(isinstance(m, Halt) and m.reason == "operator" for m in records)
+
+
+def test_a_session_served_on_a_unix_socket_takes_commands_there(tmp_path: Path) -> None:
+    session = "served-unix"
+    directory = tmp_path / "journal" / session
+    socket = tmp_path / "desk.sock"
+    process = _serve(tmp_path, session, ("--unix", str(socket)))
+    try:
+        control = _control(directory, process)
+        assert control["address"] == f"unix:{socket}" and socket.is_socket()
+        halted = anyio.run(
+            _attached,
+            control,
+            lambda link: link.command(Halt(ts=0, reason="over the socket")),
+            lambda view: view.risk.state == "HALTED",
+        )
+        assert halted.risk.reason.endswith("over the socket")
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)
+    assert process.returncode == 0
+    records = [record.message for record in JournalReader(directory)]
+    assert any(isinstance(m, Halt) and m.reason == "over the socket" for m in records)
