@@ -287,7 +287,16 @@ async def _served(
     tail: LogTail,
 ) -> SessionResult:
     monitor = DeskMonitor(tail)
-    server = ControlServer(monitor, settings.control)
+    directory = journal_root(settings) / name
+
+    def announce(address: str) -> None:
+        print(
+            f"serving session {name} at {address}: `tickdeck attach --session {name}` opens "
+            f"the UI (token in {directory / CONTROL_FILE}); Ctrl-C stops it",
+            flush=True,
+        )
+
+    server = ControlServer(monitor, settings.control, announce)
     options: dict[str, Any] = {
         "duration": args.duration, "cancel_on_stop": not args.keep_orders,
         "handle_signals": True, "observers": [monitor, server],
@@ -302,12 +311,6 @@ async def _served(
 async def _session(
     settings: Settings, name: str, credentials: Credentials | None, options: dict[str, Any]
 ) -> SessionResult:
-    directory = journal_root(settings) / name
-    print(
-        f"serving session {name}: `tickdeck attach --session {name}` opens the UI "
-        f"(address and token in {directory / CONTROL_FILE}); Ctrl-C stops it",
-        flush=True,
-    )
     try:
         if credentials is not None:
             return await run_live_session(settings, name, credentials, **options)

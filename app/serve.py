@@ -23,6 +23,7 @@ import hmac
 import json
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
@@ -51,9 +52,17 @@ _MSGPACK: Final = "application/msgpack"
 class ControlServer:
     """A ``SessionObserver`` serving ``monitor``'s views and taking commands."""
 
-    def __init__(self, monitor: DeskMonitor, settings: ControlSettings) -> None:
+    def __init__(
+        self,
+        monitor: DeskMonitor,
+        settings: ControlSettings,
+        announce: Callable[[str], None] | None = None,
+    ) -> None:
+        """``announce`` is called with the address once the API serves (not before: a
+        session that fails to start never says it is being served)."""
         self.monitor = monitor
         self.settings = settings
+        self.announce = announce
         token = settings.token.get_secret_value() if settings.token is not None else ""
         self.token = token or secrets.token_urlsafe(32)
         register_secret(self.token)
@@ -74,6 +83,8 @@ class ControlServer:
             await self._start(runner)
             self._write_control_file()
             _log.info("control.serving", address=self.address)
+            if self.announce is not None:
+                self.announce(self.address)
             await anyio.sleep_forever()
         finally:
             with anyio.CancelScope(shield=True):
