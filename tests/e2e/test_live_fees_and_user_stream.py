@@ -197,6 +197,8 @@ async def test_an_order_filled_while_the_user_stream_was_down_is_resolved_after_
             simulator.engine.on_trade(BTC, last * Decimal("0.9"), Decimal(1), simulator.now_ms())
             assert simulator.engine.order(BTC, None, filled.client_order_id).status == "FILLED"
             await _until(lambda: filled.status is OrderStatus.FILLED)
+            # The order manager's Fill is published after its handler returns: wait for it.
+            await _until(lambda: bool(self.of_type(Fill)))
             checks["queried"] = [q.client_order_id for q in self.of_type(QueryOrder)]
             checks["fills_after_reconnect"] = len(self.of_type(Fill))
             # The venue's reports of the filled order again, as a second query gets them.
