@@ -198,6 +198,27 @@ def test_large_amounts_are_written_exactly(tmp_path: Path) -> None:
     assert _rows(path, ["cash", "equity"]) == [(mark.cash, mark.equity)]
 
 
+def test_an_average_with_more_than_18_places_is_rounded_at_the_18th(tmp_path: Path) -> None:
+    average = Decimal("100.1234567890123456789")  # 19 places: what a division leaves
+    row = OrderRow(
+        client_order_id="a", strategy="s", symbol="BTCUSDT", side="BUY", order_type="MARKET",
+        quantity=Decimal("1"), limit_price=None, time_in_force="GTC", status="FILLED",
+        filled_quantity=Decimal("1"), average_price=average, submitted_ts=1, updated_ts=2,
+    )  # fmt: skip
+    path = tmp_path / "orders.parquet"
+
+    write_structs(path, [row], OrderRow)
+
+    assert _rows(path, ["average_price"]) == [(Decimal("100.123456789012345679"),)]
+
+
+def test_an_amount_beyond_20_integer_digits_is_refused_naming_it(tmp_path: Path) -> None:
+    mark = equity_marked("123456789012345678901", ts=1)
+
+    with pytest.raises(ValueError, match=r"amount 123456789012345678901.* more than 20 integer"):
+        write_structs(tmp_path / "equity.parquet", [mark], EquityMarked)
+
+
 # --- manifest and metrics -----------------------------------------------------------------
 
 
