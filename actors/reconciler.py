@@ -70,7 +70,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, localcontext
+from decimal import Decimal
+from operator import attrgetter
 from typing import Final
 
 import msgspec
@@ -106,6 +107,18 @@ _log = structlog.get_logger(__name__)
 
 _ZERO: Final = Decimal(0)
 _TIMER: Final = "reconcile"
+# Exact sums and products through the context's own methods: the same results and traps
+# as inside ``localcontext(EXACT)``, without entering one per fill (~0.5 µs).
+_add: Final = EXACT.add
+_subtract: Final = EXACT.subtract
+_multiply: Final = EXACT.multiply
+# Enum members read once: through the class each read costs an enum metaclass lookup.
+_SELL: Final = Side.SELL
+_SUBMITTED: Final = OrderStatus.SUBMITTED
+_ACCEPTED: Final = OrderStatus.ACCEPTED
+_PARTIALLY_FILLED: Final = OrderStatus.PARTIALLY_FILLED
+# The order of a DriftDetected's drifts, so the same session always reports them alike.
+_drift_order: Final = attrgetter("kind", "key", "ours", "venue")
 
 
 @dataclass(slots=True)
@@ -272,12 +285,9 @@ class Reconciler(Actor):
 
     def on_submit_order(self, message: SubmitOrder) -> None:
         # A retry reuses its client id (DESIGN.md §4): keep what we know of the order.
-        if message.client_order_id not in self._orders:
-            self._orders[message.client_order_id] = _OpenOrder(
-                quantity=message.ticket.quantity,
-                filled=_ZERO,
-                status=OrderStatus.SUBMITTED,
-            )
+        orders = self._orders
+        if message.client_order_id not in orders:
+            orders[message.client_order_id] = _OpenOrder(message.ticket.quantity, _ZERO, _SUBMITTED)
 
     def on_cancel_order(self, message: CancelOrder) -> None:
         order = self._orders.get(message.client_order_id)
@@ -286,8 +296,8 @@ class Reconciler(Actor):
 
     def on_order_accepted(self, message: OrderAccepted) -> None:
         order = self._orders.get(message.client_order_id)
-        if order is not None and order.status is OrderStatus.SUBMITTED:
-            order.status = OrderStatus.ACCEPTED
+        if order is not None and order.status is _SUBMITTED:
+            order.status = _ACCEPTED
 
     def on_order_canceled(self, message: OrderCanceled) -> None:
         self._orders.pop(message.client_order_id, None)
@@ -299,32 +309,34 @@ class Reconciler(Actor):
         self._orders.pop(message.client_order_id, None)
 
     def on_fill(self, fill: Fill) -> None:
-        key = (fill.symbol, fill.trade_id)
-        if fill.trade_id and key in self._trade_keys:
-            _log.warning("duplicate_fill_ignored", symbol=fill.symbol, trade_id=fill.trade_id)
+        trade_id = fill.trade_id
+        key = (fill.symbol, trade_id)
+        if trade_id and key in self._trade_keys:
+            _log.warning("duplicate_fill_ignored", symbol=fill.symbol, trade_id=trade_id)
             return
-        with localcontext(EXACT):
-            notional = fill.quantity * fill.price
-            quote = self._flows.get(self.quote_asset, _ZERO)
-            quote = quote + notional if fill.side is Side.SELL else quote - notional
-            fee_balance = None
-            if not fill.fee or fill.fee_asset == self.quote_asset:
-                quote -= fill.fee
-            elif fill.fee_asset != self._base_assets.get(fill.symbol):
-                fee_balance = self._flows.get(fill.fee_asset, _ZERO) - fill.fee
-            # A fee in the symbol's base asset is in the position already: the accountant
-            # books the quantity net of it (``PositionChanged``), as the venue holds it.
-        self._flows[self.quote_asset] = quote
+        flows, quote_asset = self._flows, self.quote_asset
+        notional = _multiply(fill.quantity, fill.price)
+        quote = flows.get(quote_asset, _ZERO)
+        quote = _add(quote, notional) if fill.side is _SELL else _subtract(quote, notional)
+        fee, fee_asset = fill.fee, fill.fee_asset
+        fee_balance = None
+        if not fee or fee_asset == quote_asset:
+            quote = _subtract(quote, fee)
+        elif fee_asset != self._base_assets.get(fill.symbol):
+            fee_balance = _subtract(flows.get(fee_asset, _ZERO), fee)
+        # A fee in the symbol's base asset is in the position already: the accountant
+        # books the quantity net of it (``PositionChanged``), as the venue holds it.
+        flows[quote_asset] = quote
         if fee_balance is not None:
-            self._flows[fill.fee_asset] = fee_balance
-        if fill.trade_id:
+            flows[fee_asset] = fee_balance
+        if trade_id:
             self._trade_keys.add(key)
-            self._trade_ids.add(fill.trade_id)
-            if fill.trade_id in self._missing:
-                del self._missing[fill.trade_id]  # the venue listed it before it reached us
+            self._trade_ids.add(trade_id)
+            if trade_id in self._missing:
+                del self._missing[trade_id]  # the venue listed it before it reached us
             else:
-                self._arrivals += 1
-                self._unconfirmed.setdefault(fill.trade_id, self._arrivals)
+                self._arrivals = arrivals = self._arrivals + 1
+                self._unconfirmed.setdefault(trade_id, arrivals)
         order = self._orders.get(fill.client_order_id)
         if order is None:
             return
@@ -332,7 +344,7 @@ class Reconciler(Actor):
             del self._orders[fill.client_order_id]
         else:
             order.filled = fill.cumulative_quantity
-            order.status = OrderStatus.PARTIALLY_FILLED
+            order.status = _PARTIALLY_FILLED
 
     def on_position_changed(self, message: PositionChanged) -> None:
         self._positions[message.symbol] = message.quantity
@@ -342,14 +354,11 @@ class Reconciler(Actor):
     def on_venue_snapshot(self, snapshot: VenueSnapshot) -> None:
         if snapshot.venue != self.venue:
             return
-        diffs = sorted(
-            [
-                *self._balance_drifts(snapshot.balances),
-                *self._order_drifts(snapshot.open_orders),
-                *self._reconcile_trades(snapshot),
-            ],
-            key=lambda drift: (drift.kind, drift.key, drift.ours, drift.venue),
-        )
+        diffs = self._balance_drifts(snapshot.balances)
+        if snapshot.open_orders or self._orders:
+            diffs += self._order_drifts(snapshot.open_orders)
+        diffs += self._reconcile_trades(snapshot)
+        diffs.sort(key=_drift_order)
         self.reports += 1
         self.drifting = bool(diffs)
         if diffs:
@@ -365,13 +374,13 @@ class Reconciler(Actor):
     def expected_balances(self) -> dict[str, Decimal]:
         """Per asset: the initial balance, plus trading cash flows and fees, plus positions."""
         expected = dict(self._initial_balances)
-        with localcontext(EXACT):
-            for asset, flow in self._flows.items():
-                expected[asset] = expected.get(asset, _ZERO) + flow
-            for symbol, quantity in self._positions.items():
-                base = self._base_assets.get(symbol)
-                if base is not None:
-                    expected[base] = expected.get(base, _ZERO) + quantity
+        for asset, flow in self._flows.items():
+            expected[asset] = _add(expected.get(asset, _ZERO), flow)
+        base_assets = self._base_assets
+        for symbol, quantity in self._positions.items():
+            base = base_assets.get(symbol)
+            if base is not None:
+                expected[base] = _add(expected.get(base, _ZERO), quantity)
         return expected
 
     def _balance_drifts(self, venue_balances: Mapping[str, Decimal]) -> list[Drift]:
@@ -382,6 +391,8 @@ class Reconciler(Actor):
             if quantity and symbol not in self._base_assets
         ]
         expected = self.expected_balances()
+        if expected == venue_balances:
+            return drifts  # the common case: every asset on both sides, all equal
         for asset in expected.keys() | venue_balances.keys():
             ours = expected.get(asset, _ZERO)
             theirs = venue_balances.get(asset, _ZERO)
@@ -441,6 +452,8 @@ class Reconciler(Actor):
         if not snapshot.since_trade <= self.trade_cursor <= snapshot.trade_cursor:
             return drifts
         self.trade_cursor = snapshot.trade_cursor
+        if not unconfirmed:
+            return drifts  # the common case: the venue listed every fill we hold
         due_through = self._due_through
         for trade_id, arrival in unconfirmed.items():
             if arrival > due_through:

@@ -141,6 +141,12 @@ class RiskManagerState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     day_pnl: Decimal
 
 
+def _submits(intent: OrderIntent, strategy: str, ticket: OrderTicket) -> bool:
+    """Whether a SubmitOrder of ``strategy`` and ``ticket`` is this approved intent. The
+    order manager submits the intent's own ticket, so identity settles the common case."""
+    return intent.strategy == strategy and (intent.ticket is ticket or intent.ticket == ticket)
+
+
 class RiskManager(Actor):
     """Approves or rejects every intent, and moves the desk between ACTIVE, REDUCING and
     HALTED on breaches and operator commands."""
@@ -299,18 +305,24 @@ class RiskManager(Actor):
 
     def _is_exit(self, ticket: OrderTicket) -> bool:
         """Opposite to the position and, with the exits already working, not past zero."""
-        position = self._positions.get(ticket.symbol, _ZERO)
-        if position > _ZERO and ticket.side is _SELL:
-            return self._working_quantity(ticket.symbol, _SELL) + ticket.quantity <= position
-        if position < _ZERO and ticket.side is _BUY:
-            return self._working_quantity(ticket.symbol, _BUY) + ticket.quantity <= -position
+        symbol = ticket.symbol
+        position = self._positions.get(symbol)
+        if not position:
+            return False  # flat (or never traded): nothing to exit
+        side = ticket.side
+        if side is _SELL:
+            if position > _ZERO:
+                return self._working.get((symbol, _SELL), _ZERO) + ticket.quantity <= position
+        elif position < _ZERO:
+            return self._working.get((symbol, _BUY), _ZERO) + ticket.quantity <= -position
         return False
 
     def _entry_refusal(self, ticket: OrderTicket) -> str:
         """Why an entry breaks a limit, with the numbers; empty if it does not."""
         symbol = ticket.symbol
-        order_cap = self._limits.max_order_notional
-        position_cap = self._limits.position_notional_cap(symbol)
+        limits = self._limits
+        order_cap = limits.max_order_notional
+        position_cap = limits.position_notional_cap(symbol)
         if not order_cap and not position_cap:
             return ""
         price = self._reference_price(ticket)
@@ -349,7 +361,8 @@ class RiskManager(Actor):
     def _approve(self, intent: OrderIntent) -> None:
         ticket = intent.ticket
         key = (ticket.symbol, ticket.side)
-        self._working[key] = self._working.get(key, _ZERO) + ticket.quantity
+        working = self._working
+        working[key] = working.get(key, _ZERO) + ticket.quantity
         self._awaiting_id.append(intent)
         self.publish(OrderRequest(ts=self.clock.now(), intent=intent))
 
@@ -366,8 +379,21 @@ class RiskManager(Actor):
 
     def on_submit_order(self, msg: SubmitOrder) -> None:
         """Learn the client id of an approved intent (the order manager submits in order)."""
+        awaiting = self._awaiting_id
+        ticket = msg.ticket
+        if awaiting and _submits(awaiting[0], msg.strategy, ticket):
+            awaiting.popleft()  # the common case: the oldest approved intent
+        else:
+            self._match_submit(msg)
+        self._orders[msg.client_order_id] = _WorkingOrder(
+            ticket.symbol, ticket.side, ticket.quantity
+        )
+
+    def _match_submit(self, msg: SubmitOrder) -> None:
+        """The approved intent a submit is not the oldest of, or the exposure of one this
+        risk manager never approved."""
         for index, intent in enumerate(self._awaiting_id):
-            if intent.strategy == msg.strategy and intent.ticket == msg.ticket:
+            if _submits(intent, msg.strategy, msg.ticket):
                 del self._awaiting_id[index]
                 break
         else:
@@ -377,23 +403,23 @@ class RiskManager(Actor):
             )
             key = (msg.ticket.symbol, msg.ticket.side)
             self._working[key] = self._working.get(key, _ZERO) + msg.ticket.quantity
-        self._orders[msg.client_order_id] = _WorkingOrder(
-            msg.ticket.symbol, msg.ticket.side, msg.ticket.quantity
-        )
 
     def on_fill(self, msg: Fill) -> None:
         # Move the position now rather than at the accountant's PositionChanged, which
         # follows the fill, so the working quantity this fill releases is never missing
         # from both figures at once. PositionChanged then sets the authoritative value.
-        signed = msg.quantity if msg.side is _BUY else -msg.quantity
-        self._positions[msg.symbol] = self._positions.get(msg.symbol, _ZERO) + signed
+        quantity, symbol = msg.quantity, msg.symbol
+        signed = quantity if msg.side is _BUY else -quantity
+        positions = self._positions
+        positions[symbol] = positions.get(symbol, _ZERO) + signed
         order = self._orders.get(msg.client_order_id)
         if order is None:
             return
-        released = min(msg.quantity, order.remaining)
-        order.remaining -= released
+        remaining = order.remaining
+        released = remaining if remaining < quantity else quantity  # min(), without the call
+        order.remaining = remaining = remaining - released
         self._release(order, released)
-        if not order.remaining:
+        if not remaining:
             del self._orders[msg.client_order_id]
 
     def on_order_canceled(self, msg: OrderCanceled) -> None:
@@ -412,11 +438,12 @@ class RiskManager(Actor):
 
     def _release(self, order: _WorkingOrder, quantity: Decimal) -> None:
         key = (order.symbol, order.side)
-        left = self._working[key] - quantity
+        working = self._working
+        left = working[key] - quantity
         if left:
-            self._working[key] = left
+            working[key] = left
         else:
-            del self._working[key]
+            del working[key]
 
     def on_position_changed(self, msg: PositionChanged) -> None:
         self._positions[msg.symbol] = msg.quantity
