@@ -123,6 +123,14 @@ def _price_refusal(
     return ""
 
 
+class _LastClose(msgspec.Struct, frozen=True, gc=False):
+    """A symbol's last closed bar with its close and volume as Decimals."""
+
+    bar: Bar
+    close: Decimal
+    volume: Decimal
+
+
 class _WorkingOrder(msgspec.Struct, kw_only=True):
     """An accepted order, kept while it works. ``not_before`` is the first bar start that
     may fill it; ``arrived`` says its arrival step has run; ``finished`` that it has left
@@ -196,17 +204,14 @@ class BacktestExchangeState(msgspec.Struct, frozen=True, kw_only=True, gc=False)
     random_state: RandomState
 
 
-class _History:
+class _History(msgspec.Struct):
     """The reports of one client id, with the snapshot record built from them cached until
     the next report (a finished order's is built once, so a snapshot costs the orders
-    that changed, not every report of the session)."""
+    that changed, not every report of the session). A Struct: one is built per order."""
 
-    __slots__ = ("quantity", "record", "reports")
-
-    def __init__(self, quantity: Decimal, reports: list[ExecutionReport]) -> None:
-        self.quantity = quantity
-        self.reports = reports
-        self.record: ExchangeOrderHistory | None = None
+    quantity: Decimal
+    reports: list[ExecutionReport]
+    record: ExchangeOrderHistory | None = None
 
 
 class BacktestExchange(Actor):
@@ -232,6 +237,8 @@ class BacktestExchange(Actor):
         self._balances: dict[str, Decimal] = {
             asset: Decimal(str(amount)) for asset, amount in sorted(initial_balances.items())
         }
+        # ``balances`` as the last VenueSnapshot answered them; None once a trade moved them.
+        self._balances_answer: dict[str, Decimal] | None = None
         self._model = FillModel(fill_model or FillModelConfig())
         self._working: dict[str, _WorkingOrder] = {}
         # Working orders per symbol, present only while non-empty: the hot path's test.
@@ -239,7 +246,7 @@ class BacktestExchange(Actor):
         self._last_closed: dict[str, Bar] = {}
         # The last closed bar's close and volume as Decimals, converted when an order first
         # needs them and shared by every order priced against that bar.
-        self._last_closed_decimals: dict[str, tuple[Bar, Decimal, Decimal]] = {}
+        self._last_closed_decimals: dict[str, _LastClose] = {}
         self._accepted_ids: set[str] = set()
         self._order_count = 0
         # Trades so far: trade n of the venue's sequence has the id str(n).
@@ -277,6 +284,7 @@ class BacktestExchange(Actor):
         if unknown:
             raise ValueError(f"working orders on symbols without an instrument: {unknown}")
         self._balances = dict(state.balances)
+        self._balances_answer = None
         self._working = {}
         self._book = {}
         for saved in state.orders:
@@ -323,8 +331,7 @@ class BacktestExchange(Actor):
     @property
     def working_orders(self) -> tuple[OrderStatusReport, ...]:
         """Orders accepted and not finished, in submission order."""
-        now = self.clock.now()
-        return tuple(self._status_report(order, now) for order in self._working.values())
+        return self._open_orders(self.clock.now())
 
     def available(self, asset: str) -> Decimal:
         """Balance of ``asset`` not reserved by working orders."""
@@ -333,36 +340,45 @@ class BacktestExchange(Actor):
     # --- handlers ---------------------------------------------------------------------
 
     def on_bar_update(self, msg: BarUpdate) -> None:
-        # The hot path: one membership test when nothing is working on this symbol.
+        # The hot path: a dict's truth test when nothing works (no hashing), a membership
+        # test when orders work on other symbols only, then the store of a closed bar.
         bar = msg.bar
-        if bar.symbol in self._book:
+        if self._book and bar.symbol in self._book:
             self._match(bar, msg.closed)
         if msg.closed:
             self._last_closed[bar.symbol] = bar
 
     def on_submit_order(self, msg: SubmitOrder) -> None:
-        if msg.client_order_id in self._accepted_ids:
-            self._alert(f"duplicate client order id {msg.client_order_id}: ignored")
+        client_order_id = msg.client_order_id
+        if client_order_id in self._accepted_ids:
+            self._alert(f"duplicate client order id {client_order_id}: ignored")
             return
         ticket = msg.ticket
+        symbol = ticket.symbol
         now = self.clock.now()
-        instrument = self._instruments.get(ticket.symbol)
+        instrument = self._instruments.get(symbol)
         if instrument is None:
-            self._reject(msg, now, f"unknown symbol {ticket.symbol}")
+            self._reject(msg, now, f"unknown symbol {symbol}")
             return
-        reason = self._ticket_error(ticket, instrument)
+        # Market and post-only orders are checked against the last close: converted here
+        # once for the checks and the reservation.
+        last = (
+            self._last_closed_as_decimals(symbol)
+            if ticket.order_type is _MARKET or ticket.post_only
+            else None
+        )
+        reason = self._ticket_error(ticket, instrument, last)
         if reason:
             self._reject(msg, now, reason)
             return
-        reserved_asset, reserved = self._reservation(ticket, ticket.quantity, instrument)
-        available = self._available(reserved_asset, excluding=None)
+        reserved_asset, reserved = self._reservation(ticket, ticket.quantity, instrument, last)
+        available = self._available(reserved_asset, None)
         if reserved > available:
             self._reject(
                 msg, now, f"insufficient {reserved_asset}: need {reserved}, available {available}"
             )
             return
         self._order_count += 1
-        client_order_id = msg.client_order_id
         order = _WorkingOrder(
             client_order_id=client_order_id,
             venue_order_id=str(self._order_count),
@@ -377,13 +393,11 @@ class BacktestExchange(Actor):
         )
         self._accepted_ids.add(client_order_id)
         self._working[client_order_id] = order
-        orders = self._book.get(ticket.symbol)
+        orders = self._book.get(symbol)
         if orders is None:
-            self._book[ticket.symbol] = {client_order_id: order}
+            self._book[symbol] = {client_order_id: order}
             # Fills at the open need each bar's opening update while orders work.
-            self.publish(
-                Subscribe(ts=now, subscriber=self.name, symbol=ticket.symbol, stream=BAR_OPEN)
-            )
+            self.publish(Subscribe(ts=now, subscriber=self.name, symbol=symbol, stream=BAR_OPEN))
         else:
             orders[client_order_id] = order
         self._report(order, now, _ACCEPTED)
@@ -431,13 +445,19 @@ class BacktestExchange(Actor):
         # what the ids cover.
         cursor = self._trade_count
         since = min(max(msg.since_trade, 0), cursor)
+        now = self.clock.now()
+        # Balances change only with a trade: their sorted copy is kept for the answers
+        # until the next one (snapshots may share it: a message is never mutated).
+        balances = self._balances_answer
+        if balances is None:
+            balances = self._balances_answer = self.balances
         self.publish(
             VenueSnapshot(
-                ts=self.clock.now(),
+                ts=now,
                 venue=self.venue,
-                balances=self.balances,
-                open_orders=self.working_orders,
-                trade_ids=tuple(str(trade) for trade in range(since + 1, cursor + 1)),
+                balances=balances,
+                open_orders=self._open_orders(now) if self._working else (),
+                trade_ids=tuple(map(str, range(since + 1, cursor + 1))),
                 since_trade=since,
                 trade_cursor=cursor,
             )
@@ -445,8 +465,11 @@ class BacktestExchange(Actor):
 
     # --- validation and reservation ---------------------------------------------------
 
-    def _ticket_error(self, ticket: OrderTicket, instrument: Instrument) -> str:
-        """Why a venue would refuse ``ticket``, or "" if it would not."""
+    def _ticket_error(
+        self, ticket: OrderTicket, instrument: Instrument, last: _LastClose | None
+    ) -> str:
+        """Why a venue would refuse ``ticket``, or "" if it would not. ``last`` is the last
+        close of its symbol for a market or post-only order (None before the first)."""
         quantity = ticket.quantity
         if quantity <= _ZERO:
             return f"quantity must be positive: {quantity}"
@@ -459,20 +482,21 @@ class BacktestExchange(Actor):
         if ticket.order_type is _MARKET:
             if ticket.post_only:
                 return "post-only applies to limit orders only"
-            last = self._last_closed_as_decimals(ticket.symbol)
             if last is None:
                 return f"no market price for {ticket.symbol} yet"
-            reference = last[0]
+            reference = last.close
         else:
             error = self._price_error(ticket, instrument)
             if error:
                 return error
             assert ticket.limit_price is not None  # checked by _price_error
             reference = ticket.limit_price
-            if ticket.post_only:
-                last = self._last_closed_as_decimals(ticket.symbol)
-                if last is not None and is_marketable(ticket.side, reference, last[0]):
-                    return f"post-only limit {reference} would take liquidity"
+            if (
+                ticket.post_only
+                and last is not None
+                and is_marketable(ticket.side, reference, last.close)
+            ):
+                return f"post-only limit {reference} would take liquidity"
         notional = quantity * reference
         if notional < instrument.min_notional:
             return f"notional {notional} is below the minimum {instrument.min_notional}"
@@ -489,26 +513,32 @@ class BacktestExchange(Actor):
         return _price_refusal(ticket, "stop", ticket.stop_price, instrument.tick_size)
 
     def _reservation(
-        self, ticket: OrderTicket, quantity: Decimal, instrument: Instrument
+        self,
+        ticket: OrderTicket,
+        quantity: Decimal,
+        instrument: Instrument,
+        last: _LastClose | None = None,
     ) -> tuple[str, Decimal]:
         """What an order for ``quantity`` must hold: a sell its base quantity (spot: no
         shorting); a buy its worst cost in quote, fee included. A limit buy never pays
-        more than its limit; a market buy is priced at the last close with the model's
-        costs at their maximum (a gap beyond that is caught when it fills)."""
+        more than its limit; a market buy is priced at the last close (``last``, looked
+        up if not given) with the model's costs at their maximum (a gap beyond that is
+        caught when it fills)."""
         if ticket.side is _SELL:
             return instrument.base, quantity
+        model = self._model
         if ticket.order_type is not _MARKET:
             assert ticket.limit_price is not None  # validated at submit
             price = ticket.limit_price
         else:
-            last = self._last_closed_as_decimals(ticket.symbol)
+            if last is None:
+                last = self._last_closed_as_decimals(ticket.symbol)
             assert last is not None  # a market order is refused before the first close
-            close, volume = last
-            price = self._model.worst_market_price(
-                _BUY, close, quantity, volume, instrument.tick_size
+            price = model.worst_market_price(
+                _BUY, last.close, quantity, last.volume, instrument.tick_size
             )
         notional = price * quantity
-        return instrument.quote, notional + self._model.max_fee(notional)
+        return instrument.quote, notional + model.max_fee(notional)
 
     def _available(self, asset: str, excluding: _WorkingOrder | None) -> Decimal:
         reserved = _ZERO
@@ -517,17 +547,18 @@ class BacktestExchange(Actor):
                 reserved += order.reserved
         return self._balances.get(asset, _ZERO) - reserved
 
-    def _last_closed_as_decimals(self, symbol: str) -> tuple[Decimal, Decimal] | None:
+    def _last_closed_as_decimals(self, symbol: str) -> _LastClose | None:
         """Close and volume of ``symbol``'s last closed bar as Decimals, or None before the
-        first close. Converted on first use, so the per-bar path never converts."""
+        first close. Converted on first use, so the per-bar path never converts, and
+        once per bar: every order priced against that bar shares them."""
         bar = self._last_closed.get(symbol)
         if bar is None:
             return None
         converted = self._last_closed_decimals.get(symbol)
-        if converted is None or converted[0] is not bar:
-            converted = (bar, _decimal(bar.close), _decimal(bar.volume))
+        if converted is None or converted.bar is not bar:
+            converted = _LastClose(bar, _decimal(bar.close), _decimal(bar.volume))
             self._last_closed_decimals[symbol] = converted
-        return converted[1], converted[2]
+        return converted
 
     # --- matching ---------------------------------------------------------------------
 
@@ -561,27 +592,35 @@ class BacktestExchange(Actor):
         """The order's first eligible price, the bar's open: take liquidity if it may."""
         order.arrived = True
         ticket = order.ticket
+        side = ticket.side
         if not order.triggered:
-            if not is_stop_triggered(ticket.side, order.stop_float, bar.open, bar.open):
+            if not is_stop_triggered(side, order.stop_float, bar.open, bar.open):
                 return
             order.triggered = True
-        if ticket.order_type is not _MARKET and (
-            ticket.post_only or not is_marketable(ticket.side, order.limit_float, bar.open)
+        market = ticket.order_type is _MARKET
+        if not market and (
+            ticket.post_only or not is_marketable(side, order.limit_float, bar.open)
         ):
             return
         reference = self._last_closed_as_decimals(bar.symbol)
-        quantity = order.remaining
+        opening = bar.open
+        if reference is None:
+            volume = None
+            open_price = _decimal(opening)
+        else:
+            volume = reference.volume
+            # A bar mostly opens at the last close, already converted: an equal float has
+            # the same repr (zero aside: 0.0 == -0.0).
+            close = reference.bar.close
+            open_price = reference.close if opening == close and close else _decimal(opening)
+        quantity = ticket.quantity - order.filled
         price = self._model.market_price(
-            ticket.side,
-            _decimal(bar.open),
-            quantity,
-            reference[1] if reference is not None else None,
-            order.instrument.tick_size,
+            side, open_price, quantity, volume, order.instrument.tick_size
         )
-        if ticket.order_type is not _MARKET:
+        if not market:
             assert ticket.limit_price is not None  # validated at submit
             limit = ticket.limit_price
-            price = min(price, limit) if ticket.side is _BUY else max(price, limit)
+            price = min(price, limit) if side is _BUY else max(price, limit)
         if not self._fill(order, price, quantity, _TAKER, bar.start):
             self._expire(order, bar.start, "insufficient balance at the fill price")
 
@@ -609,36 +648,41 @@ class BacktestExchange(Actor):
         """Book one trade and report it; False (and nothing booked) if the account cannot
         pay for it, which only a market buy gapping past its reservation can meet."""
         notional = price * quantity
-        fee = (
-            self._model.maker_fee(notional)
-            if liquidity is _MAKER
-            else self._model.taker_fee(notional)
-        )
-        base, quote = order.instrument.base, order.instrument.quote
+        model = self._model
+        fee = model.maker_fee(notional) if liquidity is _MAKER else model.taker_fee(notional)
+        ticket = order.ticket
+        instrument = order.instrument
+        base, quote = instrument.base, instrument.quote
         balances = self._balances
-        if order.ticket.side is _BUY:
+        if ticket.side is _BUY:
             cost = notional + fee
-            if cost > self._available(quote, excluding=order):
+            if cost > self._available(quote, order):
                 return False
             balances[quote] = balances.get(quote, _ZERO) - cost
             balances[base] = balances.get(base, _ZERO) + quantity
         else:
-            if quantity > self._available(base, excluding=order):
+            if quantity > self._available(base, order):
                 return False
             balances[base] = balances.get(base, _ZERO) - quantity
             balances[quote] = balances.get(quote, _ZERO) + notional - fee
-        order.filled += quantity
+        self._balances_answer = None
+        filled = order.filled = order.filled + quantity
         self._trade_count += 1
-        trade_id = str(self._trade_count)
-        if order.filled == order.ticket.quantity:
+        if filled == ticket.quantity:
             self._finish(order)
             status = _FILLED
         else:
-            _, order.reserved = self._reservation(order.ticket, order.remaining, order.instrument)
+            _, order.reserved = self._reservation(ticket, ticket.quantity - filled, instrument)
             status = _PARTIALLY_FILLED
-        self._report(
-            order, ts, status, last_price=price, last_quantity=quantity, fee=fee,
-            fee_asset=quote, trade_id=trade_id, liquidity=liquidity,
+        self._send(
+            ExecutionReport(
+                ts=ts, venue=self.venue, client_order_id=order.client_order_id,
+                venue_order_id=order.venue_order_id, symbol=ticket.symbol, side=ticket.side,
+                status=status, last_price=price, last_quantity=quantity,
+                cumulative_quantity=filled, fee=fee, fee_asset=quote,
+                trade_id=str(self._trade_count), liquidity=liquidity,
+            ),
+            ticket.quantity,
         )  # fmt: skip
         return True
 
@@ -660,41 +704,23 @@ class BacktestExchange(Actor):
 
     # --- reports ----------------------------------------------------------------------
 
-    def _report(
-        self,
-        order: _WorkingOrder,
-        ts: int,
-        status: OrderStatus,
-        reason: str = "",
-        *,
-        last_price: Decimal = _ZERO,
-        last_quantity: Decimal = _ZERO,
-        fee: Decimal = _ZERO,
-        fee_asset: str = "",
-        trade_id: str = "",
-        liquidity: Liquidity = _TAKER,
-    ) -> None:
-        """Tell the order manager what happened to ``order``; the trade fields are set
-        only on a fill."""
+    def _report(self, order: _WorkingOrder, ts: int, status: OrderStatus, reason: str = "") -> None:
+        """Tell the order manager what happened to ``order`` other than a trade (``_fill``
+        reports those): the trade fields keep their defaults, zero and empty."""
+        ticket = order.ticket
         self._send(
             ExecutionReport(
                 ts=ts,
                 venue=self.venue,
                 client_order_id=order.client_order_id,
                 venue_order_id=order.venue_order_id,
-                symbol=order.ticket.symbol,
-                side=order.ticket.side,
+                symbol=ticket.symbol,
+                side=ticket.side,
                 status=status,
-                last_price=last_price,
-                last_quantity=last_quantity,
                 cumulative_quantity=order.filled,
-                fee=fee,
-                fee_asset=fee_asset,
-                trade_id=trade_id,
-                liquidity=liquidity,
                 reason=reason,
             ),
-            order.ticket.quantity,
+            ticket.quantity,
         )
 
     def _reject(self, msg: SubmitOrder, ts: int, reason: str) -> None:
@@ -726,6 +752,9 @@ class BacktestExchange(Actor):
 
     def _alert(self, text: str) -> None:
         self.publish(Alert(ts=self.clock.now(), level="warning", source=self.name, text=text))
+
+    def _open_orders(self, ts: int) -> tuple[OrderStatusReport, ...]:
+        return tuple(self._status_report(order, ts) for order in self._working.values())
 
     def _status_report(self, order: _WorkingOrder, ts: int) -> OrderStatusReport:
         return OrderStatusReport(

@@ -192,15 +192,17 @@ class FillModel:
         """How much resting limit orders may fill in one bar of ``bar_volume``."""
         return floor_to_lot(self._config.participation_cap * bar_volume, lot_size)
 
+    # The fees below are ``fee`` written out: they run for every order and every fill.
+
     def taker_fee(self, notional: Decimal) -> Decimal:
-        return fee(notional, self._taker_fee_bps)
+        return (notional * self._taker_fee_bps / _BPS).quantize(FEE_QUANTUM, ROUND_CEILING)
 
     def maker_fee(self, notional: Decimal) -> Decimal:
-        return fee(notional, self._maker_fee_bps)
+        return (notional * self._maker_fee_bps / _BPS).quantize(FEE_QUANTUM, ROUND_CEILING)
 
     def max_fee(self, notional: Decimal) -> Decimal:
         """The larger of the two fees: what to reserve before knowing which one applies."""
-        return fee(notional, self._max_fee_bps)
+        return (notional * self._max_fee_bps / _BPS).quantize(FEE_QUANTUM, ROUND_CEILING)
 
     def _draw_noise_bps(self) -> Decimal:
         step = self._random.randint(0, _NOISE_STEPS)
@@ -215,9 +217,17 @@ class FillModel:
         tick_size: Decimal,
         noise_bps: Decimal,
     ) -> Decimal:
-        cost_bps = self._half_spread_bps + self.impact_bps(quantity, reference_volume) + noise_bps
+        # ``impact_bps`` and ``price_to_tick`` written out, the same operations in the same
+        # order (the exponents of the result depend on them): every market order runs this
+        # twice, for its reservation and for its fill.
+        impact = self._impact_bps
+        if reference_volume:
+            impact = impact * quantity / reference_volume
+        cost_bps = self._half_spread_bps + impact + noise_bps
         if side is _BUY:
-            return price_to_tick(reference_price * (_ONE + cost_bps / _BPS), tick_size, side)
-        price = price_to_tick(reference_price * (_ONE - cost_bps / _BPS), tick_size, side)
+            price = reference_price * (_ONE + cost_bps / _BPS)
+            return (price / tick_size).to_integral_value(ROUND_CEILING) * tick_size
+        price = reference_price * (_ONE - cost_bps / _BPS)
+        price = (price / tick_size).to_integral_value(ROUND_FLOOR) * tick_size
         # Costs of 100% or more would price a sale at zero or below; a tick is the floor.
         return max(price, tick_size)
