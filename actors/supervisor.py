@@ -67,6 +67,11 @@ class LiveScheduler(SchedulerBase):
         self.journal = journal
         self.journal_failure: Exception | None = None
         self.unjournaled_dropped = 0
+        # Once ``run`` has stopped the actors, nothing handles a message any more: what a
+        # venue still reports (an order's answer, the user stream's echo of a fill) is
+        # journaled, for a resumed session to replay, but not delivered.
+        self.actors_stopped = False
+        self.after_stop = 0
         self.inboxes = {name: Inbox(inbox_capacity) for name in bus.actors}
         self._in_flight = 0
         self._idle = anyio.Event()
@@ -94,6 +99,14 @@ class LiveScheduler(SchedulerBase):
             except Exception as error:
                 await self._halt_unjournaled(error)
                 return
+        if self.actors_stopped:
+            self.after_stop += 1
+            _log.warning(
+                "message_after_actors_stopped",
+                message=type(message).__name__,
+                journaled=journal is not None,
+            )
+            return
         await self._deliver(message)
 
     async def _halt_unjournaled(self, error: Exception) -> None:
@@ -137,6 +150,7 @@ class LiveScheduler(SchedulerBase):
             await self.publish(EndOfData(ts=self.clock.now()))
             await self.wait_idle()
             self.stopping = True
+            self.actors_stopped = True
             tasks.cancel_scope.cancel()
         for health in self.health.values():
             if health.state is not ActorState.FAILED:

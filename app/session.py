@@ -462,9 +462,17 @@ class _Runner:
     async def snapshot(self) -> Path | None:
         """Every actor's state at the journal's last seq, taken while nothing is in flight
         (no await between the idle check and the encoding), written once that seq is
-        durable. None when nothing was journaled since the last one."""
+        durable. None when nothing was journaled since the last one, or when the journal
+        holds messages that arrived after the actors stopped (``after_stop``): a snapshot
+        at its last seq would claim them handled, so the next resume replays them from the
+        previous snapshot instead."""
         scheduler = self.scheduler
         await scheduler.wait_idle()
+        if scheduler.after_stop:
+            _log.warning(
+                "session.final_snapshot_skipped", session=self.name, unhandled=scheduler.after_stop
+            )
+            return None
         writer = self.port.writer
         seq = writer.last_seq
         if seq <= self.snapshot_seq:

@@ -95,3 +95,42 @@ async def test_a_full_inbox_makes_the_publisher_wait_instead_of_dropping() -> No
 def test_an_inbox_needs_room_for_one_message() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         Inbox(0)
+
+
+class _Journal:
+    """A journal port that keeps what it is given, durable at once."""
+
+    def __init__(self) -> None:
+        self.appended: list[Message] = []
+
+    def append(self, message: Message, ts: int) -> int:
+        self.appended.append(message)
+        return len(self.appended)
+
+    async def durable(self, seq: int) -> None:
+        return None
+
+
+async def test_a_message_after_the_actors_stopped_is_journaled_not_delivered_and_never_waits() -> (
+    None
+):
+    """A venue may still answer after the session's actors stopped (an order's response,
+    the user stream's echo of a fill): publishing it must not wait for actors that will
+    never run again (the session's last snapshot waited forever), and it must stay in the
+    journal for a resumed session to replay."""
+    seen: list[Message] = []
+    journal = _Journal()
+    scheduler = LiveScheduler(_bus(seen), LiveClock(), FAST, journal=journal)
+    with anyio.fail_after(5):
+        await scheduler.run(_source([make_bar(0, 1.0)]))
+    late = make_bar(1, 2.0)
+    delivered_before = scheduler.inboxes["doubler"].statistics().processed
+
+    with anyio.fail_after(1):
+        await scheduler.publish(late)
+        await scheduler.wait_idle()
+
+    assert scheduler.actors_stopped and scheduler.after_stop == 1
+    assert journal.appended[-1] is late
+    assert scheduler.inboxes["doubler"].statistics().depth == 0
+    assert scheduler.inboxes["doubler"].statistics().processed == delivered_before

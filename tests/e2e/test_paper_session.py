@@ -14,7 +14,8 @@ import anyio
 import pytest
 
 import app.session
-from actors.messages import Bar, BarUpdate, Halt, Recovered, Resume
+from actors.messages import Alert, Bar, BarUpdate, Halt, Recovered, Resume
+from actors.supervisor import LiveScheduler
 from app import cli
 from app.session import STARTUP_HALT_REASON, run_paper_session
 from app.settings import Settings, load_settings
@@ -108,6 +109,36 @@ async def test_recovery_replays_the_frames_after_an_older_snapshot(
     assert recovery.snapshot_seq == snapshots[-2][0]
     assert recovery.replayed_frames == first.last_seq - snapshots[-2][0] > 0
     assert recovery.last_seq == first.last_seq
+    assert second.reconciliation == "passed"
+
+
+async def test_a_message_after_the_actors_stopped_is_replayed_by_the_next_run(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A venue's late answer (published once the session's actors have stopped) used to
+    hang the session's final snapshot. It is journaled, the final snapshot is skipped
+    (it would claim the message handled), and the next run replays it."""
+    original_run = LiveScheduler.run
+
+    async def run_then_a_late_message(self: LiveScheduler, *args: Any, **kwargs: Any) -> None:
+        await original_run(self, *args, **kwargs)
+        await self.publish(Alert(ts=self.clock.now(), level="info", source="venue", text="late"))
+
+    monkeypatch.setattr(LiveScheduler, "run", run_then_a_late_message)
+    settings = _settings(tmp_path, simulator.url)
+    with anyio.fail_after(20):
+        first = await run_paper_session(settings, SESSION, duration=SECONDS)
+    directory = tmp_path / "journal" / SESSION
+    last = _records(directory)[-1]
+    assert type(last[1]) is Alert and last[1].text == "late" and last[0] == first.last_seq
+    assert list_snapshots(directory)[-1][0] < first.last_seq  # no snapshot claims it
+
+    monkeypatch.setattr(LiveScheduler, "run", original_run)
+    with anyio.fail_after(20):
+        second = await run_paper_session(settings, SESSION, duration=1.0)
+    recovery = second.recovery
+    assert recovery is not None and recovery.last_seq == first.last_seq
+    assert recovery.replayed_frames == first.last_seq - recovery.snapshot_seq > 0
     assert second.reconciliation == "passed"
 
 
